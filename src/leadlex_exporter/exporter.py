@@ -1,0 +1,266 @@
+"""One run over every workspace of the secret: campaigns, leases, the two phases, the summary.
+
+Failures stay where they happen: a bad key fails its workspace, a missing campaign fails that
+campaign, and the rest of the run goes on. Only the deadline stops everything.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import httpx
+from aws_lambda_powertools import Logger
+from botocore.exceptions import BotoCoreError, ClientError
+
+from leadlex_exporter.errors import (
+    AuthenticationError,
+    DeliveryError,
+    ExporterError,
+    LeadLexError,
+    LeaseHeldError,
+    LeaseLostError,
+    OutOfTimeError,
+    PermissionDeniedError,
+    QuotaExhaustedError,
+)
+from leadlex_exporter.leadlex import LeadLexClient
+from leadlex_exporter.quota import Purpose, QuotaGuard
+from leadlex_exporter.sync import CampaignStats, CampaignSync, RunContext
+from leadlex_exporter.workspaces import InvalidEntry, Workspace
+
+logger = Logger(child=True)
+
+HttpFactory = Callable[[str], AbstractContextManager[httpx.Client]]
+CAMPAIGN_ERRORS = (
+    LeadLexError,
+    DeliveryError,
+    LeaseLostError,
+    ClientError,
+    BotoCoreError,
+    ValueError,
+)
+
+
+@dataclass
+class WorkspaceResult:
+    name: str
+    status: str = "ok"  # ok | failed | quota_wait | stopped
+    error: str | None = None
+    campaigns: int = 0
+    failed_campaigns: dict[str, str] = field(default_factory=dict)
+    busy_campaigns: list[str] = field(default_factory=list)
+    backfilling: int = 0
+    stats: CampaignStats = field(default_factory=CampaignStats)
+    api_calls: int = 0
+    quota_remaining: int | None = None
+    quota_limited: bool = False
+
+    def add(self, stats: CampaignStats) -> None:
+        for name in (
+            "exported",
+            "notified",
+            "quarantined",
+            "duplicates_skipped",
+            "pages",
+            "commits",
+            "recovered",
+        ):
+            setattr(self.stats, name, getattr(self.stats, name) + getattr(stats, name))
+
+
+@dataclass
+class RunSummary:
+    run_id: str
+    workspaces: list[WorkspaceResult] = field(default_factory=list)
+    invalid_entries: list[InvalidEntry] = field(default_factory=list)
+    stopped_early: str | None = None  # "time" when the deadline stopped the run
+
+    @property
+    def ok(self) -> bool:
+        return not self.invalid_entries and all(
+            w.status in ("ok", "quota_wait", "stopped") and not w.failed_campaigns
+            for w in self.workspaces
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "status": "ok" if self.ok else "partial_failure",
+            "run_id": self.run_id,
+            "stopped_early": self.stopped_early
+            or ("quota" if any(w.quota_limited for w in self.workspaces) else None),
+            "invalid_entries": [
+                {"entry": e.label, "problem": e.problem} for e in self.invalid_entries
+            ],
+            "workspaces": [
+                {
+                    "workspace": w.name,
+                    "status": w.status,
+                    "error": w.error,
+                    "campaigns": w.campaigns,
+                    "failed_campaigns": w.failed_campaigns,
+                    "busy_campaigns": w.busy_campaigns,
+                    "backfilling": w.backfilling,
+                    "events_exported": w.stats.exported,
+                    "events_notified": w.stats.notified,
+                    "events_quarantined": w.stats.quarantined,
+                    "duplicates_skipped": w.stats.duplicates_skipped,
+                    "api_calls": w.api_calls,
+                    "quota_remaining": w.quota_remaining,
+                    "quota_limited": w.quota_limited,
+                    "commits_recovered": w.stats.recovered,
+                }
+                for w in self.workspaces
+            ],
+        }
+
+
+class Exporter:
+    def __init__(self, run: RunContext, http_factory: HttpFactory):
+        self.run = run
+        self.http_factory = http_factory
+        self.guards: dict[str, QuotaGuard] = {}
+
+    def export(self, workspaces: list[Workspace], invalid: list[InvalidEntry]) -> RunSummary:
+        summary = RunSummary(run_id=self.run.run_id, invalid_entries=list(invalid))
+        for entry in invalid:
+            logger.error("invalid secret entry", entry=entry.label, problem=entry.problem)
+        for workspace in workspaces:
+            result = WorkspaceResult(name=workspace.name)
+            summary.workspaces.append(result)
+            if summary.stopped_early:
+                result.status = "stopped"
+                continue
+            try:
+                self._export_workspace(workspace, result)
+            except OutOfTimeError:
+                result.status, summary.stopped_early = "stopped", "time"
+                logger.warning("deadline near, stopping the run", workspace=workspace.name)
+        return summary
+
+    def _guard(self, workspace: Workspace) -> QuotaGuard:
+        fingerprint = workspace.key_fingerprint
+        if fingerprint not in self.guards:
+            settings = self.run.settings
+            self.guards[fingerprint] = QuotaGuard(
+                self.run.store.load_quota(fingerprint),
+                self.run.clock,
+                reserve_percent=settings.quota_reserve_percent,
+                fresh_reserve_percent=settings.fresh_reserve_percent,
+                max_calls_per_minute=settings.max_calls_per_minute,
+            )
+        return self.guards[fingerprint]
+
+    def _export_workspace(self, workspace: Workspace, result: WorkspaceResult) -> None:
+        guard = self._guard(workspace)
+        calls_before = guard.calls
+        if not guard.allows(Purpose.FRESH):
+            result.status, result.quota_limited = "quota_wait", True
+            logger.warning(
+                "quota spent, waiting for reset",
+                workspace=workspace.name,
+                reset_at=guard.state.reset_at,
+            )
+            return
+        syncs: list[CampaignSync] = []
+        try:
+            with self.http_factory(workspace.api_key) as http:
+                client = LeadLexClient(http, guard, self.run.deadline)
+                campaign_ids = workspace.campaigns or tuple(
+                    c["id"] for c in client.list_campaigns()
+                )
+                result.campaigns = len(campaign_ids)
+                syncs = self._open(workspace, campaign_ids, client, result)
+                for purpose in (Purpose.FRESH, Purpose.BACKFILL):
+                    self._phase(syncs, purpose, result)
+        except (AuthenticationError, PermissionDeniedError) as exc:
+            result.status, result.error = "failed", str(exc)
+            logger.error("workspace failed", workspace=workspace.name, error=str(exc))
+        except QuotaExhaustedError:
+            result.quota_limited = True
+        except LeadLexError as exc:
+            result.status, result.error = "failed", str(exc)
+            logger.error("campaign list failed", workspace=workspace.name, error=str(exc))
+        finally:
+            for sync in syncs:
+                result.add(sync.stats)
+                result.backfilling += sync.needs_backfill
+                self._release(sync)
+            result.api_calls = guard.calls - calls_before
+            result.quota_remaining = guard.state.remaining
+            self._save_quota(workspace, guard)
+
+    def _open(
+        self,
+        workspace: Workspace,
+        campaign_ids: tuple[str, ...],
+        client: LeadLexClient,
+        result: WorkspaceResult,
+    ) -> list[CampaignSync]:
+        syncs = []
+        until = self.run.deadline.ends_at
+        for campaign_id in campaign_ids:
+            now = self.run.clock.now()
+            try:
+                checkpoint = self.run.store.acquire(
+                    workspace.name,
+                    campaign_id,
+                    self.run.run_id,
+                    int(until.timestamp() * 1000),
+                    int(now.timestamp() * 1000),
+                )
+            except LeaseHeldError:
+                result.busy_campaigns.append(campaign_id)
+                logger.info(
+                    "campaign busy in another invocation",
+                    workspace=workspace.name,
+                    campaign_id=campaign_id,
+                )
+                continue
+            sync = CampaignSync(self.run, workspace.name, campaign_id, client, checkpoint)
+            syncs.append(sync)
+            try:
+                sync.recover()
+            except CAMPAIGN_ERRORS as exc:
+                self._fail(sync, result, exc)
+        return syncs
+
+    def _phase(self, syncs: list[CampaignSync], purpose: Purpose, result: WorkspaceResult) -> None:
+        for sync in syncs:
+            if sync.campaign_id in result.failed_campaigns:
+                continue
+            try:
+                sync.sync(purpose)
+            except QuotaExhaustedError:
+                result.quota_limited = True
+                logger.info("quota budget reached", workspace=sync.workspace, purpose=purpose.value)
+                return
+            except (AuthenticationError, PermissionDeniedError):
+                raise
+            except CAMPAIGN_ERRORS as exc:
+                self._fail(sync, result, exc)
+
+    def _fail(self, sync: CampaignSync, result: WorkspaceResult, exc: Exception) -> None:
+        message = str(exc) if isinstance(exc, ExporterError) else type(exc).__name__
+        result.failed_campaigns[sync.campaign_id] = message
+        logger.error(
+            "campaign failed", workspace=sync.workspace, campaign_id=sync.campaign_id, error=message
+        )
+
+    def _release(self, sync: CampaignSync) -> None:
+        try:
+            self.run.store.release(sync.cp.pk, self.run.run_id)
+        except (ClientError, BotoCoreError):
+            logger.warning(
+                "lease not released; it expires at the deadline", campaign_id=sync.campaign_id
+            )
+
+    def _save_quota(self, workspace: Workspace, guard: QuotaGuard) -> None:
+        ttl = int((self.run.clock.now() + timedelta(days=3)).timestamp())
+        try:
+            self.run.store.save_quota(workspace.key_fingerprint, guard.state, ttl)
+        except (ClientError, BotoCoreError):
+            logger.warning("quota state not saved", workspace=workspace.name)

@@ -1,0 +1,93 @@
+"""Lambda entry point: settings, clients, one call into the exporter, a summary back."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from contextlib import AbstractContextManager
+from datetime import timedelta
+from typing import Any
+
+import boto3
+import httpx
+from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools.utilities import parameters
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from botocore.config import Config
+
+from leadlex_exporter import metrics
+from leadlex_exporter.checkpoints import CheckpointStore
+from leadlex_exporter.clock import Clock, Deadline, SystemClock
+from leadlex_exporter.exporter import Exporter, HttpFactory, RunSummary
+from leadlex_exporter.leadlex import build_http_client
+from leadlex_exporter.notify_sqs import SqsNotifier
+from leadlex_exporter.settings import Settings
+from leadlex_exporter.sink_s3 import S3Sink
+from leadlex_exporter.sync import RunContext
+from leadlex_exporter.timestamps import floor_second
+from leadlex_exporter.workspaces import parse_secret
+
+logger = Logger(service="leadlex-exporter")
+tracer = Tracer(service="leadlex-exporter")
+
+AWS_CONFIG = Config(
+    retries={"mode": "standard", "max_attempts": 8}, connect_timeout=5, read_timeout=30
+)
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler(capture_response=False)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    settings = Settings.from_env(os.environ)
+    clock = SystemClock()
+    remaining = timedelta(milliseconds=context.get_remaining_time_in_millis())
+    summary = run_export(settings, clock, clock.now() + remaining, boto3.session.Session())
+    return summary.as_dict()
+
+
+def run_export(
+    settings: Settings,
+    clock: Clock,
+    ends_at: Any,
+    session: boto3.session.Session,
+    http_factory: HttpFactory | None = None,
+) -> RunSummary:
+    """Everything one invocation does; tests call it with a fake clock or a short deadline."""
+    secrets = session.client("secretsmanager", config=AWS_CONFIG)
+    document = parameters.SecretsProvider(boto3_client=secrets).get(
+        settings.secret_id, max_age=settings.secret_max_age_seconds
+    )
+    workspaces, invalid = parse_secret(document)  # type: ignore[arg-type]
+    run_id = uuid.uuid4().hex[:12]
+    run = RunContext(
+        settings=settings,
+        run_id=run_id,
+        window_end=floor_second(clock.now()),
+        deadline=Deadline(clock, ends_at, settings.stop_margin_seconds),
+        clock=clock,
+        store=CheckpointStore(
+            session.client("dynamodb", config=AWS_CONFIG), settings.checkpoint_table
+        ),
+        sink=S3Sink(session.client("s3", config=AWS_CONFIG), settings.export_bucket),
+        notifier=SqsNotifier(
+            session.client("sqs", config=AWS_CONFIG), settings.notify_queue_url, clock
+        ),
+    )
+    logger.info(
+        "run started",
+        run_id=run_id,
+        workspaces=len(workspaces),
+        window_end=run.window_end.isoformat(),
+    )
+
+    def real_http(api_key: str) -> AbstractContextManager[httpx.Client]:
+        return build_http_client(settings.api_url, api_key, settings.http_timeout_seconds)
+
+    summary = Exporter(run, http_factory or real_http).export(workspaces, invalid)
+    metrics.publish(
+        summary,
+        os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "LeadLexExporter"),
+        "leadlex-exporter",
+    )
+    logger.info("run finished", summary=summary.as_dict())
+    return summary

@@ -1,0 +1,226 @@
+"""The LeadLex API client over an injected httpx.Client: auth, pages, retries, quota.
+
+The key lives only in the httpx.Client's default headers; no message, log line or exception
+built here contains it.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+from aws_lambda_powertools import Logger
+
+from leadlex_exporter.clock import Deadline
+from leadlex_exporter.errors import (
+    AuthenticationError,
+    BadRequestError,
+    CampaignNotFoundError,
+    LeadLexError,
+    PermissionDeniedError,
+    QuotaExhaustedError,
+    UnavailableError,
+)
+from leadlex_exporter.quota import Purpose, QuotaGuard
+
+logger = Logger(child=True)
+
+PER_PAGE = 100
+SKIPPED_STATUSES = frozenset({"draft"})
+
+
+@dataclass(frozen=True)
+class EventsPage:
+    events: list[Any]
+    total: int | None
+
+
+class MalformedPageError(ValueError):
+    """A 200 whose body is not the documented shape (truncated, HTML, missing fields)."""
+
+
+def build_http_client(base_url: str, api_key: str, timeout: float) -> httpx.Client:
+    return httpx.Client(
+        base_url=base_url,
+        headers={"Authorization": f"Bearer {api_key}", "Accept": "application/json"},
+        timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
+        follow_redirects=False,
+    )
+
+
+class LeadLexClient:
+    def __init__(
+        self,
+        http: httpx.Client,
+        quota: QuotaGuard,
+        deadline: Deadline,
+        *,
+        max_attempts: int = 6,
+        jitter: Callable[[], float] = random.random,
+    ):
+        self.http = http
+        self.quota = quota
+        self.deadline = deadline
+        self.max_attempts = max_attempts
+        self.jitter = jitter
+
+    def list_campaigns(self) -> Iterator[dict[str, Any]]:
+        """Every campaign of the key's workspace but drafts; the response shape is undocumented."""
+        page = 1
+        while True:
+            body = self._get(
+                "/v1/campaigns", {"page": page, "per_page": PER_PAGE}, Purpose.FRESH, _campaigns_of
+            )
+            items, total = _campaigns_of(body), _total_of(body)
+            for item in items:
+                if str(item.get("status", "")).lower() not in SKIPPED_STATUSES:
+                    yield item
+            if total is not None and page * PER_PAGE >= total:
+                return
+            if total is None and len(items) < PER_PAGE:
+                return
+            page += 1
+
+    def events_page(
+        self, campaign_id: str, page: int, from_date: str | None, to_date: str, purpose: Purpose
+    ) -> EventsPage:
+        params: dict[str, Any] = {"page": page, "per_page": PER_PAGE, "to_date": to_date}
+        if from_date is not None:
+            params["from_date"] = from_date
+        path = f"/v1/campaigns/{quote(campaign_id, safe='')}/events"
+        body = self._get(path, params, purpose, _events_of)
+        return EventsPage(events=_events_of(body), total=_total_of(body))
+
+    def _get(
+        self, path: str, params: dict[str, Any], purpose: Purpose, shape: Callable[[Any], object]
+    ) -> Any:
+        failure = "no attempt made"
+        for attempt in range(1, self.max_attempts + 1):
+            if not self.quota.allows(purpose):
+                raise QuotaExhaustedError(
+                    "daily quota down to its reserve", reset_at=self.quota.state.reset_at
+                )
+            self.deadline.check()
+            self.quota.wait_for_slot(self.deadline)
+            try:
+                response = self.http.get(path, params=params)
+            except httpx.TransportError as exc:
+                failure = f"transport error ({type(exc).__name__})"
+                self._back_off(attempt, None, failure, path)
+                continue
+            self.quota.observe(response.headers)
+            request_id = response.headers.get("x-request-id")
+            if response.status_code == 200:
+                try:
+                    body = response.json()
+                    shape(body)
+                    return body
+                except (ValueError, KeyError, TypeError, AttributeError):
+                    failure = "malformed page"
+                    self._back_off(attempt, None, failure, path, request_id)
+                    continue
+            failure = f"HTTP {response.status_code}"
+            if response.status_code == 429:
+                self._on_rate_limited(response, attempt, path, request_id)
+                continue
+            if response.status_code >= 500:
+                self._back_off(attempt, None, failure, path, request_id)
+                continue
+            raise _client_error(response, request_id)
+        raise UnavailableError(f"LeadLex kept failing on {path}: {failure}")
+
+    def _on_rate_limited(
+        self, response: httpx.Response, attempt: int, path: str, request_id: str | None
+    ) -> None:
+        remaining = response.headers.get("x-ratelimit-remaining")
+        if remaining is not None and remaining.strip() in ("0", "0.0"):
+            reset = self.quota.state.reset_at
+            self.quota.mark_exhausted(reset)
+            raise QuotaExhaustedError(
+                "daily quota spent", reset_at=self.quota.state.reset_at, request_id=request_id
+            )
+        self._back_off(attempt, _retry_after(response), "HTTP 429", path, request_id)
+
+    def _back_off(
+        self,
+        attempt: int,
+        retry_after: float | None,
+        failure: str,
+        path: str,
+        request_id: str | None = None,
+    ) -> None:
+        logger.warning(
+            "api call failed", path=path, failure=failure, attempt=attempt, request_id=request_id
+        )
+        if attempt >= self.max_attempts:
+            return
+        if retry_after is None:
+            cap = min(30.0, 2.0 ** (attempt - 1))
+            retry_after = cap / 2 + cap / 2 * self.jitter()
+        self.deadline.check(retry_after)
+        self.quota.clock.sleep(retry_after)
+
+
+def _client_error(response: httpx.Response, request_id: str | None) -> LeadLexError:
+    code = _error_code(response)
+    status = response.status_code
+    message = f"LeadLex answered {status} {code}" + (
+        f" (request {request_id})" if request_id else ""
+    )
+    kinds: dict[int, type[LeadLexError]] = {
+        401: AuthenticationError,
+        403: PermissionDeniedError,
+        404: CampaignNotFoundError,
+    }
+    return kinds.get(status, BadRequestError)(message, status=status, request_id=request_id)
+
+
+def _error_code(response: httpx.Response) -> str:
+    try:
+        code = response.json()["error"]["code"]
+    except (ValueError, KeyError, TypeError):
+        return "unknown_error"
+    text = str(code)
+    return text[:64] if text.replace("_", "").isalnum() else "unknown_error"
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("retry-after")
+    try:
+        return max(0.0, min(float(value), 900.0)) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _events_of(body: Any) -> list[Any]:
+    events = body["data"]["events"]
+    if not isinstance(events, list):
+        raise MalformedPageError("data.events is not a list")
+    return events
+
+
+def _campaigns_of(body: Any) -> list[dict[str, Any]]:
+    data = body.get("data", body) if isinstance(body, dict) else body
+    items = data.get("campaigns") if isinstance(data, dict) else data
+    if not isinstance(items, list):
+        raise MalformedPageError("no campaign list in the response")
+    return [_with_id(item) for item in items if isinstance(item, dict) and _id_of(item)]
+
+
+def _id_of(item: dict[str, Any]) -> str | None:
+    value = item.get("id", item.get("campaign_id"))
+    return value if isinstance(value, str) and value else None
+
+
+def _with_id(item: dict[str, Any]) -> dict[str, Any]:
+    return {**item, "id": _id_of(item)}
+
+
+def _total_of(body: Any) -> int | None:
+    meta = body.get("meta") if isinstance(body, dict) else None
+    total = meta.get("total") if isinstance(meta, dict) else None
+    return total if isinstance(total, int) and total >= 0 else None

@@ -1,0 +1,42 @@
+"""CloudWatch metrics (EMF) of a run: one set per workspace, with a `workspace` dimension."""
+
+from __future__ import annotations
+
+from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
+
+from leadlex_exporter.exporter import RunSummary
+
+
+def publish(summary: RunSummary, namespace: str, service: str) -> None:
+    for result in summary.workspaces:
+        metrics = EphemeralMetrics(namespace=namespace, service=service)
+        metrics.add_dimension(name="workspace", value=result.name[:250] or "-")
+        counts = {
+            "EventsExported": result.stats.exported,
+            "EventsNotified": result.stats.notified,
+            "EventsQuarantined": result.stats.quarantined,
+            "DuplicatesSkipped": result.stats.duplicates_skipped,
+            "ApiCalls": result.api_calls,
+            "CampaignsFailed": len(result.failed_campaigns),
+            "CampaignsBusy": len(result.busy_campaigns),
+            "CampaignsBackfilling": result.backfilling,
+            "CommitsRecovered": result.stats.recovered,
+            "WorkspaceFailed": int(result.status == "failed"),
+            "QuotaExhausted": int(result.quota_limited),
+        }
+        for name, value in counts.items():
+            metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
+        if result.quota_remaining is not None:
+            metrics.add_metric(
+                name="QuotaRemaining", unit=MetricUnit.Count, value=result.quota_remaining
+            )
+        metrics.flush_metrics()
+    run = EphemeralMetrics(namespace=namespace, service=service)
+    run.add_metric(name="RunsSucceeded", unit=MetricUnit.Count, value=int(summary.ok))
+    run.add_metric(name="RunsFailed", unit=MetricUnit.Count, value=int(not summary.ok))
+    run.add_metric(
+        name="RunsStoppedEarly",
+        unit=MetricUnit.Count,
+        value=int(summary.as_dict()["stopped_early"] is not None),
+    )
+    run.flush_metrics()

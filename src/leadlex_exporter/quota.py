@@ -1,0 +1,120 @@
+"""Daily quota and per-minute pacing of one API key, remembered across invocations.
+
+`X-RateLimit-*` headers describe the daily quota (reset at 00:00 UTC). Backfills stop at the
+reserve plus a share kept for fresh events, so later runs of the same day can still export what
+is new; fresh syncs stop at the reserve. While the quota is known to be spent, no call is made.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import Enum
+
+from leadlex_exporter.clock import Clock, Deadline
+
+
+class Purpose(Enum):
+    FRESH = "fresh"  # campaign lists and windows of new events
+    BACKFILL = "backfill"  # the first sync of a campaign: history, newest first
+
+
+@dataclass
+class QuotaState:
+    limit: int | None = None
+    remaining: int | None = None
+    reset_at: float | None = None  # Unix seconds of the next reset
+    exhausted: bool = False  # a 429 with Remaining 0 was seen
+
+
+def per_minute_for(limit: int | None) -> int:
+    """The plan's per-minute limit, inferred from its daily limit (docs: 10/50/200)."""
+    if limit is None or limit <= 100:
+        return 10
+    return 50 if limit <= 1000 else 200
+
+
+class QuotaGuard:
+    def __init__(
+        self,
+        state: QuotaState,
+        clock: Clock,
+        *,
+        reserve_percent: int,
+        fresh_reserve_percent: int,
+        max_calls_per_minute: int = 0,
+    ):
+        self.state = state
+        self.clock = clock
+        self.reserve_percent = reserve_percent
+        self.fresh_reserve_percent = fresh_reserve_percent
+        self.max_calls_per_minute = max_calls_per_minute
+        self.calls = 0
+        self._recent_calls: deque[float] = deque()
+
+    def _roll_over(self) -> None:
+        reset_at = self.state.reset_at
+        if reset_at is not None and self.clock.now().timestamp() >= reset_at:
+            self.state = QuotaState(limit=self.state.limit)
+
+    def floor(self, purpose: Purpose) -> int:
+        """How many calls must stay unused for this purpose."""
+        limit = self.state.limit or 0
+        share = self.reserve_percent
+        if purpose is Purpose.BACKFILL:
+            share += self.fresh_reserve_percent
+        reserve = math.ceil(limit * share / 100)
+        return max(reserve, 1 if self.reserve_percent else 0)
+
+    def allows(self, purpose: Purpose) -> bool:
+        self._roll_over()
+        if self.state.exhausted:
+            return False
+        remaining = self.state.remaining
+        return remaining is None or remaining > self.floor(purpose)
+
+    def observe(self, headers: Mapping[str, str]) -> None:
+        """Record a response's X-RateLimit-* headers (invalid values are ignored)."""
+        limit = _int(headers.get("x-ratelimit-limit"))
+        remaining = _int(headers.get("x-ratelimit-remaining"))
+        reset_at = _int(headers.get("x-ratelimit-reset"))
+        if limit is not None:
+            self.state.limit = limit
+        if remaining is not None:
+            self.state.remaining = remaining
+        if reset_at is not None:
+            self.state.reset_at = float(reset_at)
+
+    def mark_exhausted(self, reset_at: float | None) -> None:
+        self.state.exhausted = True
+        self.state.remaining = 0
+        if reset_at is not None:
+            self.state.reset_at = reset_at
+        elif self.state.reset_at is None:
+            self.state.reset_at = _next_midnight(self.clock.now().timestamp())
+
+    def wait_for_slot(self, deadline: Deadline) -> None:
+        """Pace calls below the per-minute limit (80% of the plan's, unless configured)."""
+        cap = self.max_calls_per_minute or max(1, int(per_minute_for(self.state.limit) * 0.8))
+        now = self.clock.now().timestamp()
+        while self._recent_calls and self._recent_calls[0] <= now - 60:
+            self._recent_calls.popleft()
+        if len(self._recent_calls) >= cap:
+            wait = self._recent_calls[0] + 60 - now
+            deadline.check(wait)
+            self.clock.sleep(wait)
+        self._recent_calls.append(self.clock.now().timestamp())
+        self.calls += 1
+
+
+def _int(value: str | None) -> int | None:
+    try:
+        return int(float(value)) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _next_midnight(now: float) -> float:
+    return (math.floor(now / 86_400) + 1) * 86_400.0

@@ -1,0 +1,70 @@
+"""S3 objects: partition keys and the few operations the commit protocol needs.
+
+Layout (Hive style, chosen for Athena partition projection on the event's own date):
+    <export>/event_date=YYYY-MM-DD/workspace=<name>/campaign_id=<id>/part-<seq>-<run>.jsonl.gz
+    <quarantine>/workspace=<name>/campaign_id=<id>/part-<seq>-<run>.jsonl.gz
+    <staging>/workspace=<name>/campaign_id=<id>/<seq>-<run>.jsonl.gz
+Names and ids are percent-encoded (`/`, `=`, `%`, spaces...), so no value can leave its segment.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+from botocore.exceptions import ClientError
+
+
+def segment(name: str, value: str) -> str:
+    encoded = quote(value, safe="")
+    if encoded in (".", ".."):
+        encoded = encoded.replace(".", "%2E")
+    return f"{name}={encoded}"
+
+
+def campaign_path(workspace: str, campaign_id: str) -> str:
+    return f"{segment('workspace', workspace)}/{segment('campaign_id', campaign_id)}"
+
+
+def event_object_key(
+    prefix: str, event_date: str, workspace: str, campaign_id: str, seq: int, run_id: str
+) -> str:
+    return (
+        f"{prefix}/event_date={event_date}/{campaign_path(workspace, campaign_id)}"
+        f"/part-{seq:010d}-{run_id}.jsonl.gz"
+    )
+
+
+def quarantine_object_key(
+    prefix: str, workspace: str, campaign_id: str, seq: int, run_id: str
+) -> str:
+    return f"{prefix}/{campaign_path(workspace, campaign_id)}/part-{seq:010d}-{run_id}.jsonl.gz"
+
+
+def staging_object_key(prefix: str, workspace: str, campaign_id: str, seq: int, run_id: str) -> str:
+    return f"{prefix}/{campaign_path(workspace, campaign_id)}/{seq:010d}-{run_id}.jsonl.gz"
+
+
+class S3Sink:
+    def __init__(self, s3_client: Any, bucket: str):
+        self.s3 = s3_client
+        self.bucket = bucket
+        self.puts = 0
+
+    def put(self, key: str, body: bytes) -> None:
+        # No Content-Encoding: readers must see a .gz file, not bytes to inflate on the fly.
+        self.s3.put_object(Bucket=self.bucket, Key=key, Body=body, ContentType="application/gzip")
+        self.puts += 1
+
+    def get(self, key: str) -> bytes | None:
+        try:
+            response = self.s3.get_object(Bucket=self.bucket, Key=key)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                return None
+            raise
+        body: bytes = response["Body"].read()
+        return body
+
+    def delete(self, key: str) -> None:
+        self.s3.delete_object(Bucket=self.bucket, Key=key)

@@ -1,0 +1,132 @@
+from __future__ import annotations
+
+import gzip
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import boto3
+import pytest
+
+from tests.fakes import FakeClock, FakeLeadLex
+
+REGION = "us-east-1"
+BUCKET = "leadlex-export-test"
+TABLE = "leadlex-checkpoints-test"
+SECRET = "leadlex/api-keys-test"
+QUEUE = "leadlex-notify-test"
+
+
+@pytest.fixture(autouse=True)
+def _aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fake credentials first; never reach a real account."""
+    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                        "AWS_SESSION_TOKEN": "testing", "AWS_DEFAULT_REGION": REGION,
+                        "POWERTOOLS_TRACE_DISABLED": "true",
+                        "POWERTOOLS_METRICS_NAMESPACE": "LeadLexExporter"}.items():
+        monkeypatch.setenv(name, value)
+
+
+@dataclass
+class Stack:
+    """The AWS resources the template defines, created in whatever endpoint boto3 points at."""
+
+    session: boto3.session.Session
+    queue_url: str
+
+    def env(self, **overrides: str) -> dict[str, str]:
+        env = {"EXPORT_BUCKET": BUCKET, "NOTIFY_QUEUE_URL": self.queue_url,
+               "CHECKPOINT_TABLE": TABLE, "API_KEYS_SECRET_ID": SECRET,
+               "SECRET_MAX_AGE_SECONDS": "0", "STOP_MARGIN_SECONDS": "5",
+               "MAX_CALLS_PER_MINUTE": "100000"}
+        env.update(overrides)
+        return env
+
+    def put_secret(self, document: Any) -> None:
+        text = document if isinstance(document, str) else json.dumps(document)
+        self.session.client("secretsmanager").put_secret_value(SecretId=SECRET,
+                                                               SecretString=text)
+
+    def s3_keys(self, prefix: str = "") -> list[str]:
+        s3 = self.session.client("s3")
+        keys: list[str] = []
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=prefix):
+            keys += [o["Key"] for o in page.get("Contents", [])]
+        return keys
+
+    def records(self, prefix: str = "events/") -> list[tuple[str, dict[str, Any]]]:
+        s3 = self.session.client("s3")
+        rows = []
+        for key in self.s3_keys(prefix):
+            body = gzip.decompress(s3.get_object(Bucket=BUCKET, Key=key)["Body"].read())
+            rows += [(key, json.loads(line)) for line in body.splitlines() if line.strip()]
+        return rows
+
+    def messages(self) -> list[dict[str, Any]]:
+        sqs = self.session.client("sqs")
+        out = []
+        while True:
+            got = sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10,
+                                      MessageAttributeNames=["All"], WaitTimeSeconds=0)
+            if not got.get("Messages"):
+                return out
+            for message in got["Messages"]:
+                out.append(message)
+                sqs.delete_message(QueueUrl=self.queue_url,
+                                   ReceiptHandle=message["ReceiptHandle"])
+
+    def items(self) -> list[dict[str, Any]]:
+        return self.session.client("dynamodb").scan(TableName=TABLE)["Items"]
+
+
+def create_stack(session: boto3.session.Session) -> Stack:
+    session.client("s3").create_bucket(Bucket=BUCKET)
+    session.client("dynamodb").create_table(
+        TableName=TABLE, KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST")
+    session.client("secretsmanager").create_secret(Name=SECRET,
+                                                   SecretString='{"workspaces": []}')
+    queue_url = session.client("sqs").create_queue(QueueName=QUEUE)["QueueUrl"]
+    return Stack(session=session, queue_url=queue_url)
+
+
+@pytest.fixture
+def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
+    """moto in-process; AWS_ENDPOINT_URL would bypass it, so it is removed."""
+    from moto import mock_aws
+
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    with mock_aws():
+        yield create_stack(boto3.session.Session(region_name=REGION))
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def api(clock: FakeClock) -> FakeLeadLex:
+    return FakeLeadLex(clock=clock)
+
+
+def run_exporter(stack: Stack, clock: FakeClock, api: FakeLeadLex | None = None,
+                 seconds: float = 900, **env: str) -> dict[str, Any]:
+    """One invocation as Lambda would run it, with the fake API when given."""
+    from contextlib import nullcontext
+
+    from leadlex_exporter.handler import run_export
+    from leadlex_exporter.settings import Settings
+
+    settings = Settings.from_env(stack.env(**env))
+    factory = (lambda key: nullcontext(api.client(key))) if api else None
+    summary = run_export(settings, clock, clock.now() + timedelta(seconds=seconds),
+                         stack.session, factory)
+    return summary.as_dict()
+
+
+os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")

@@ -1,0 +1,101 @@
+"""Given a workspace with events, when the exporter runs, then S3, SQS and DynamoDB agree."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from datetime import timedelta
+
+from tests.conftest import Stack, run_exporter
+from tests.fakes import FakeClock, FakeLeadLex, make_events
+
+KEY = "wbk_" + "a" * 52
+
+
+def given_workspace(stack: Stack, api: FakeLeadLex, counts: dict[str, int],
+                    clock: FakeClock, **entry: object) -> None:
+    api.keys[KEY] = "acme"
+    api.campaigns["acme"] = [{"id": c, "name": c, "status": "active"} for c in counts]
+    for campaign, count in counts.items():
+        api.events[campaign] = make_events(campaign, count, clock.now() - timedelta(minutes=6))
+    stack.put_secret({"workspaces": [{"name": "acme", "api_key": KEY, **entry}]})
+
+
+def event_calls(api: FakeLeadLex) -> int:
+    return sum(1 for path, _ in api.calls if path.endswith("/events"))
+
+
+def test_first_sync_exports_every_event_once_at_ceil_n_over_100_calls(stack, api, clock):
+    given_workspace(stack, api, {"cmp_a": 250, "cmp_b": 0}, clock)
+
+    result = run_exporter(stack, clock, api)
+
+    assert result["status"] == "ok", result
+    ids = Counter(r["id"] for _, r in stack.records())
+    assert len(ids) == 250 and set(ids.values()) == {1}
+    assert event_calls(api) == 3 + 1  # ceil(250/100) for cmp_a, 1 for the empty cmp_b
+
+
+def test_records_keep_api_fields_and_sit_in_their_event_date_partition(stack, api, clock):
+    given_workspace(stack, api, {"cmp_a": 30}, clock)
+    api.events["cmp_a"][0]["future_field"] = {"x": 1}
+    api.events["cmp_a"][1]["metadata"] = None
+
+    run_exporter(stack, clock, api)
+
+    rows = {r["id"]: (k, r) for k, r in stack.records()}
+    original = api.events["cmp_a"][0]
+    key, record = rows[original["id"]]
+    assert {k: record[k] for k in original} == original
+    assert record["workspace"] == "acme" and record["campaign_id"] == "cmp_a"
+    assert f"event_date={original['timestamp'][:10]}/" in key
+    assert key.startswith("events/event_date=") and "/workspace=acme/campaign_id=cmp_a/" in key
+    assert rows[api.events["cmp_a"][1]["id"]][1]["metadata"] is None
+
+
+def test_idle_run_costs_one_call_per_campaign(stack, api, clock):
+    given_workspace(stack, api, {"cmp_a": 120, "cmp_b": 5}, clock, campaigns=["cmp_a", "cmp_b"])
+    run_exporter(stack, clock, api)
+    api.calls.clear()
+    clock.advance(minutes=15)
+
+    result = run_exporter(stack, clock, api)
+
+    assert result["status"] == "ok"
+    assert event_calls(api) == 2 and len(api.calls) == 2
+
+
+def test_late_event_is_exported_once(stack, api, clock):
+    given_workspace(stack, api, {"cmp_a": 10}, clock)
+    run_exporter(stack, clock, api)
+    late = make_events("late", 1, clock.now() - timedelta(minutes=9))[0]
+    api.events["cmp_a"].append(late)
+    api.visible_at[late["id"]] = clock.now() + timedelta(seconds=30)
+    clock.advance(minutes=1)
+    run_exporter(stack, clock, api)  # before it is visible
+    clock.advance(minutes=1)
+
+    run_exporter(stack, clock, api)
+    clock.advance(minutes=20)
+    run_exporter(stack, clock, api)
+
+    ids = Counter(r["id"] for _, r in stack.records())
+    assert ids[late["id"]] == 1 and set(ids.values()) == {1} and len(ids) == 11
+
+
+def test_clicked_and_replied_are_notified_with_context_and_dedup_key(stack, api, clock):
+    given_workspace(stack, api, {"cmp_a": 40}, clock)
+
+    run_exporter(stack, clock, api)
+
+    messages = stack.messages()
+    expected = [e for e in api.events["cmp_a"] if e["type"] in ("clicked", "replied")]
+    assert len(messages) == len(expected) == 20
+    body = json.loads(messages[0]["Body"])
+    original = next(e for e in expected if e["id"] == body["event_id"])
+    assert body["event"] == original
+    assert body["campaign_id"] == "cmp_a" and body["workspace"] == "acme"
+    assert body["dedup_key"] == original["id"]
+    attrs = messages[0]["MessageAttributes"]
+    assert attrs["event_type"]["StringValue"] == original["type"]
+    assert attrs["campaign_id"]["StringValue"] == "cmp_a"
