@@ -18,7 +18,7 @@ venv: $(VENV)/.installed
 # The SAM CLI pins versions that clash with the app's, so it lives in its own environment.
 $(TOOLS)/.installed: $(VENV)/.installed
 	test -x $(TOOLS)/bin/python || $(UV) venv -q --python $(PYTHON) $(TOOLS)
-	$(UV) pip install -q --python $(TOOLS)/bin/python aws-sam-cli cfn-lint
+	$(UV) pip install -q --python $(TOOLS)/bin/python aws-sam-cli cfn-lint checkov
 	touch $@
 
 tools: $(TOOLS)/.installed
@@ -31,6 +31,7 @@ lint: venv
 sam-check: tools
 	AWS_DEFAULT_REGION=us-east-1 $(TOOLS)/bin/sam validate --lint --template template.yaml
 	AWS_DEFAULT_REGION=us-east-1 $(TOOLS)/bin/cfn-lint template.yaml
+	$(TOOLS)/bin/checkov -f template.yaml --framework cloudformation --skip-download --quiet --compact
 	$(TOOLS)/bin/sam build --template template.yaml --build-dir .aws-sam/build
 
 unit: venv

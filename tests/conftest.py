@@ -25,7 +25,8 @@ def _aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
     """Fake credentials first; never reach a real account."""
     for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
                         "AWS_SESSION_TOKEN": "testing", "AWS_DEFAULT_REGION": REGION,
-                        "POWERTOOLS_TRACE_DISABLED": "true",
+                        "POWERTOOLS_TRACE_DISABLED": "true", "POWERTOOLS_LOG_LEVEL": "WARNING",
+                        "POWERTOOLS_METRICS_DISABLED": "true",
                         "POWERTOOLS_METRICS_NAMESPACE": "LeadLexExporter"}.items():
         monkeypatch.setenv(name, value)
 
