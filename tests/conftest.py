@@ -23,11 +23,16 @@ QUEUE = "leadlex-notify-test"
 @pytest.fixture(autouse=True)
 def _aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
     """Fake credentials first; never reach a real account."""
-    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                        "AWS_SESSION_TOKEN": "testing", "AWS_DEFAULT_REGION": REGION,
-                        "POWERTOOLS_TRACE_DISABLED": "true", "POWERTOOLS_LOG_LEVEL": "WARNING",
-                        "POWERTOOLS_METRICS_DISABLED": "true",
-                        "POWERTOOLS_METRICS_NAMESPACE": "LeadLexExporter"}.items():
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": REGION,
+        "POWERTOOLS_TRACE_DISABLED": "true",
+        "POWERTOOLS_LOG_LEVEL": "WARNING",
+        "POWERTOOLS_METRICS_DISABLED": "true",
+        "POWERTOOLS_METRICS_NAMESPACE": "LeadLexExporter",
+    }.items():
         monkeypatch.setenv(name, value)
 
 
@@ -39,17 +44,21 @@ class Stack:
     queue_url: str
 
     def env(self, **overrides: str) -> dict[str, str]:
-        env = {"EXPORT_BUCKET": BUCKET, "NOTIFY_QUEUE_URL": self.queue_url,
-               "CHECKPOINT_TABLE": TABLE, "API_KEYS_SECRET_ID": SECRET,
-               "SECRET_MAX_AGE_SECONDS": "0", "STOP_MARGIN_SECONDS": "5",
-               "MAX_CALLS_PER_MINUTE": "100000"}
+        env = {
+            "EXPORT_BUCKET": BUCKET,
+            "NOTIFY_QUEUE_URL": self.queue_url,
+            "CHECKPOINT_TABLE": TABLE,
+            "API_KEYS_SECRET_ID": SECRET,
+            "SECRET_MAX_AGE_SECONDS": "0",
+            "STOP_MARGIN_SECONDS": "5",
+            "MAX_CALLS_PER_MINUTE": "100000",
+        }
         env.update(overrides)
         return env
 
     def put_secret(self, document: Any) -> None:
         text = document if isinstance(document, str) else json.dumps(document)
-        self.session.client("secretsmanager").put_secret_value(SecretId=SECRET,
-                                                               SecretString=text)
+        self.session.client("secretsmanager").put_secret_value(SecretId=SECRET, SecretString=text)
 
     def s3_keys(self, prefix: str = "") -> list[str]:
         s3 = self.session.client("s3")
@@ -70,14 +79,17 @@ class Stack:
         sqs = self.session.client("sqs")
         out = []
         while True:
-            got = sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10,
-                                      MessageAttributeNames=["All"], WaitTimeSeconds=0)
+            got = sqs.receive_message(
+                QueueUrl=self.queue_url,
+                MaxNumberOfMessages=10,
+                MessageAttributeNames=["All"],
+                WaitTimeSeconds=0,
+            )
             if not got.get("Messages"):
                 return out
             for message in got["Messages"]:
                 out.append(message)
-                sqs.delete_message(QueueUrl=self.queue_url,
-                                   ReceiptHandle=message["ReceiptHandle"])
+                sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
 
     def items(self) -> list[dict[str, Any]]:
         return self.session.client("dynamodb").scan(TableName=TABLE)["Items"]
@@ -86,11 +98,12 @@ class Stack:
 def create_stack(session: boto3.session.Session) -> Stack:
     session.client("s3").create_bucket(Bucket=BUCKET)
     session.client("dynamodb").create_table(
-        TableName=TABLE, KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        TableName=TABLE,
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
         AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST")
-    session.client("secretsmanager").create_secret(Name=SECRET,
-                                                   SecretString='{"workspaces": []}')
+        BillingMode="PAY_PER_REQUEST",
+    )
+    session.client("secretsmanager").create_secret(Name=SECRET, SecretString='{"workspaces": []}')
     queue_url = session.client("sqs").create_queue(QueueName=QUEUE)["QueueUrl"]
     return Stack(session=session, queue_url=queue_url)
 
@@ -115,8 +128,9 @@ def api(clock: FakeClock) -> FakeLeadLex:
     return FakeLeadLex(clock=clock)
 
 
-def run_exporter(stack: Stack, clock: FakeClock, api: FakeLeadLex | None = None,
-                 seconds: float = 900, **env: str) -> dict[str, Any]:
+def run_exporter(
+    stack: Stack, clock: FakeClock, api: FakeLeadLex | None = None, seconds: float = 900, **env: str
+) -> dict[str, Any]:
     """One invocation as Lambda would run it, with the fake API when given."""
     from contextlib import nullcontext
 
@@ -125,8 +139,9 @@ def run_exporter(stack: Stack, clock: FakeClock, api: FakeLeadLex | None = None,
 
     settings = Settings.from_env(stack.env(**env))
     factory = (lambda key: nullcontext(api.client(key))) if api else None
-    summary = run_export(settings, clock, clock.now() + timedelta(seconds=seconds),
-                         stack.session, factory)
+    summary = run_export(
+        settings, clock, clock.now() + timedelta(seconds=seconds), stack.session, factory
+    )
     return summary.as_dict()
 
 

@@ -43,14 +43,18 @@ class FakeLeadLex:
     failures: list[httpx.Response | Exception] = field(default_factory=list)
     daily_limit: int = 10_000
     used: int = 0
+    day: int = 0
+    refused: list[datetime] = field(default_factory=list)  # 429s for a spent daily quota
 
     def transport(self) -> httpx.MockTransport:
         return httpx.MockTransport(self.handle)
 
     def client(self, api_key: str) -> httpx.Client:
-        return httpx.Client(base_url="https://api.test/functions/v1/api-gateway",
-                            headers={"Authorization": f"Bearer {api_key}"},
-                            transport=self.transport())
+        return httpx.Client(
+            base_url="https://api.test/functions/v1/api-gateway",
+            headers={"Authorization": f"Bearer {api_key}"},
+            transport=self.transport(),
+        )
 
     def handle(self, request: httpx.Request) -> httpx.Response:
         query = dict(request.url.params)
@@ -63,11 +67,21 @@ class FakeLeadLex:
         workspace = self.keys.get(request.headers.get("authorization", "")[7:])
         if workspace is None:
             return _error(401, "invalid_key")
+        today = int(self.clock.now().timestamp() // 86_400)
+        if today != self.day:
+            self.day, self.used = today, 0
+        if self.used >= self.daily_limit:
+            self.refused.append(self.clock.now())
+            return _error(429, "rate_limited", {
+                "X-RateLimit-Limit": str(self.daily_limit), "X-RateLimit-Remaining": "0",
+                "X-RateLimit-Reset": str(_next_midnight(self.clock.now()))})
         self.used += 1
-        headers = {"X-RateLimit-Limit": str(self.daily_limit),
-                   "X-RateLimit-Remaining": str(max(0, self.daily_limit - self.used)),
-                   "X-RateLimit-Reset": str(_next_midnight(self.clock.now())),
-                   "X-Request-ID": f"req-{len(self.calls)}"}
+        headers = {
+            "X-RateLimit-Limit": str(self.daily_limit),
+            "X-RateLimit-Remaining": str(max(0, self.daily_limit - self.used)),
+            "X-RateLimit-Reset": str(_next_midnight(self.clock.now())),
+            "X-Request-ID": f"req-{len(self.calls)}",
+        }
         path = request.url.path.split("/api-gateway", 1)[1]
         if path == "/v1/campaigns":
             items = self.campaigns.get(workspace, [])
@@ -92,35 +106,49 @@ class FakeLeadLex:
         return [r[2] for r in rows]
 
 
-def _page(items: list[dict[str, Any]], name: str, query: dict[str, str],
-          headers: dict[str, str]) -> httpx.Response:
+def _page(
+    items: list[dict[str, Any]], name: str, query: dict[str, str], headers: dict[str, str]
+) -> httpx.Response:
     page, per_page = int(query.get("page", 1)), int(query.get("per_page", 50))
     chunk = items[(page - 1) * per_page : page * per_page]
-    body = {"data": {name: chunk}, "meta": {"page": page, "per_page": per_page,
-                                            "total": len(items)}}
+    body = {
+        "data": {name: chunk},
+        "meta": {"page": page, "per_page": per_page, "total": len(items)},
+    }
     return httpx.Response(200, json=body, headers=headers)
 
 
 def _error(status: int, code: str, headers: dict[str, str] | None = None) -> httpx.Response:
-    return httpx.Response(status, json={"error": {"code": code, "message": code}},
-                          headers=headers or {})
+    return httpx.Response(
+        status, json={"error": {"code": code, "message": code}}, headers=headers or {}
+    )
 
 
 def _next_midnight(now: datetime) -> int:
     return int(math.floor(now.timestamp() / 86_400) + 1) * 86_400
 
 
-def make_events(campaign: str, count: int, end: datetime, spacing_seconds: float = 60.0,
-                types: tuple[str, ...] = ("sent", "opened", "clicked", "replied")) -> list[dict]:
+def make_events(
+    campaign: str,
+    count: int,
+    end: datetime,
+    spacing_seconds: float = 60.0,
+    types: tuple[str, ...] = ("sent", "opened", "clicked", "replied"),
+) -> list[dict]:
     events = []
     for i in range(count):
         instant = end - timedelta(seconds=spacing_seconds * i)
-        events.append({
-            "id": f"evt_{campaign}_{i:06d}", "type": types[i % len(types)],
-            "contact_id": f"c-{i % 37}", "email": f"person{i % 37}@example.com",
-            "step_id": f"step_{1 + i % 3}", "timestamp": instant.strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "metadata": {"n": i},
-        })
+        events.append(
+            {
+                "id": f"evt_{campaign}_{i:06d}",
+                "type": types[i % len(types)],
+                "contact_id": f"c-{i % 37}",
+                "email": f"person{i % 37}@example.com",
+                "step_id": f"step_{1 + i % 3}",
+                "timestamp": instant.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "metadata": {"n": i},
+            }
+        )
     return events
 
 

@@ -173,6 +173,7 @@ class Exporter:
                     c["id"] for c in client.list_campaigns()
                 )
                 result.campaigns = len(campaign_ids)
+                guard.fresh_calls_per_run += len(campaign_ids) + (0 if workspace.campaigns else 1)
                 syncs = self._open(workspace, campaign_ids, client, result)
                 for purpose in (Purpose.FRESH, Purpose.BACKFILL):
                     self._phase(syncs, purpose, result)

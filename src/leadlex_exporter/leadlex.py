@@ -91,7 +91,7 @@ class LeadLexClient:
         params: dict[str, Any] = {"page": page, "per_page": PER_PAGE, "to_date": to_date}
         if from_date is not None:
             params["from_date"] = from_date
-        path = f"/v1/campaigns/{quote(campaign_id, safe='')}/events"
+        path = f"/v1/campaigns/{path_segment(campaign_id)}/events"
         body = self._get(path, params, purpose, _events_of)
         return EventsPage(events=_events_of(body), total=_total_of(body))
 
@@ -163,6 +163,12 @@ class LeadLexClient:
             retry_after = cap / 2 + cap / 2 * self.jitter()
         self.deadline.check(retry_after)
         self.quota.clock.sleep(retry_after)
+
+
+def path_segment(value: str) -> str:
+    """One URL path segment, whatever the id holds: `/`, `?`, `#`, `..` cannot reshape the path."""
+    encoded = quote(value, safe="")
+    return encoded.replace(".", "%2E") if encoded in (".", "..") else encoded
 
 
 def _client_error(response: httpx.Response, request_id: str | None) -> LeadLexError:

@@ -27,6 +27,8 @@ class QuotaState:
     remaining: int | None = None
     reset_at: float | None = None  # Unix seconds of the next reset
     exhausted: bool = False  # a 429 with Remaining 0 was seen
+    last_run_at: float | None = None  # start of the last run that used this key
+    interval: float | None = None  # seconds between runs, as observed
 
 
 def per_minute_for(limit: int | None) -> int:
@@ -52,21 +54,42 @@ class QuotaGuard:
         self.fresh_reserve_percent = fresh_reserve_percent
         self.max_calls_per_minute = max_calls_per_minute
         self.calls = 0
+        self.fresh_calls_per_run = 0  # one call per campaign, plus list pages
         self._recent_calls: deque[float] = deque()
+        self._note_run_start()
+
+    def _note_run_start(self) -> None:
+        now = self.clock.now().timestamp()
+        last = self.state.last_run_at
+        if last is not None and 30 <= now - last <= 86_400:
+            self.state.interval = now - last
+        self.state.last_run_at = now
 
     def _roll_over(self) -> None:
-        reset_at = self.state.reset_at
-        if reset_at is not None and self.clock.now().timestamp() >= reset_at:
-            self.state = QuotaState(limit=self.state.limit)
+        state = self.state
+        if state.reset_at is not None and self.clock.now().timestamp() >= state.reset_at:
+            self.state = QuotaState(limit=state.limit, last_run_at=state.last_run_at,
+                                    interval=state.interval)
 
     def floor(self, purpose: Purpose) -> int:
-        """How many calls must stay unused for this purpose."""
+        """How many calls must stay unused for this purpose.
+
+        Fresh syncs keep only the reserve. A backfill also leaves what the fresh syncs of the
+        rest of the day will need (campaigns x runs left before the reset, learnt from the
+        interval between runs), at least FRESH_RESERVE_PERCENT and at most half the quota, so
+        a backlog always moves forward.
+        """
         limit = self.state.limit or 0
-        share = self.reserve_percent
-        if purpose is Purpose.BACKFILL:
-            share += self.fresh_reserve_percent
-        reserve = math.ceil(limit * share / 100)
-        return max(reserve, 1 if self.reserve_percent else 0)
+        reserve = max(math.ceil(limit * self.reserve_percent / 100),
+                      1 if self.reserve_percent else 0)
+        if purpose is Purpose.FRESH:
+            return reserve
+        share = math.ceil(limit * self.fresh_reserve_percent / 100)
+        state, now = self.state, self.clock.now().timestamp()
+        if state.interval and state.reset_at and self.fresh_calls_per_run:
+            runs_left = math.ceil(max(0.0, state.reset_at - now) / state.interval)
+            share = max(share, min(self.fresh_calls_per_run * runs_left, limit // 2))
+        return reserve + share
 
     def allows(self, purpose: Purpose) -> bool:
         self._roll_over()

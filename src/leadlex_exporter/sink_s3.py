@@ -16,10 +16,7 @@ from botocore.exceptions import ClientError
 
 
 def segment(name: str, value: str) -> str:
-    encoded = quote(value, safe="")
-    if encoded in (".", ".."):
-        encoded = encoded.replace(".", "%2E")
-    return f"{name}={encoded}"
+    return f"{name}={quote(value, safe='')}"
 
 
 def campaign_path(workspace: str, campaign_id: str) -> str:

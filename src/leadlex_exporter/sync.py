@@ -13,6 +13,7 @@ commit never landed, before fetching anything new.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -95,6 +96,10 @@ class CampaignSync:
             if self.state.backfill:
                 self._run_walk(self.state.backfill, purpose)
             return
+        if self.state.backfill and not self._fresh_allowed():
+            # The newest page(s) of a first sync are fresh events: fetch them with fresh
+            # budget, down to where fresh windows can take over; the history waits its turn.
+            self._run_walk(self.state.backfill, purpose, until=self._fresh_allowed)
         if self.state.fresh is None and self._fresh_allowed():
             watermark = _instant(self.state.watermark)
             if watermark < self.run.window_end:
@@ -127,9 +132,11 @@ class CampaignSync:
         )
 
     # -- paging one pinned window ------------------------------------------------------------
-    def _run_walk(self, walk: Walk, purpose: Purpose) -> None:
+    def _run_walk(
+        self, walk: Walk, purpose: Purpose, until: Callable[[], bool] | None = None
+    ) -> None:
         try:
-            while True:
+            while until is None or not until():
                 page = self.client.events_page(
                     self.campaign_id, walk.next_page, walk.lo, walk.hi, purpose
                 )
@@ -148,6 +155,8 @@ class CampaignSync:
                     self.flush(walk)
                 if done:
                     return
+            if self.dirty:
+                self.flush(walk)
         except Exception:
             # Keep what whole pages gave us; the error itself is the caller's to judge.
             if self.dirty:

@@ -144,7 +144,7 @@ def test_environment_carries_every_setting_the_code_reads(
         "NOTIFY_EVENT_TYPES": ("NotifyEventTypes", "clicked,replied"),
         "LEADLEX_API_URL": ("LeadLexApiUrl", "https://data.leadlex.com/functions/v1/api-gateway"),
         "LOOKBACK_MINUTES": ("LookbackMinutes", 10),
-        "BACKFILL_DAYS": ("BackfillDays", 180),
+        "BACKFILL_DAYS": ("BackfillDays", 0),
         "QUOTA_RESERVE_PERCENT": ("QuotaReservePercent", 10),
         "POWERTOOLS_LOG_LEVEL": ("LogLevel", "INFO"),
     }

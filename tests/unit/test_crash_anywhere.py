@@ -43,10 +43,13 @@ def disarm(stack: Stack, switch: KillSwitch) -> None:
 
 def given(stack: Stack, api: FakeLeadLex, clock: FakeClock) -> None:
     api.keys[KEY] = "acme"
-    api.campaigns["acme"] = [{"id": "cmp_a", "status": "active"},
-                             {"id": "cmp_b", "status": "active"}]
-    api.events["cmp_a"] = make_events("cmp_a", 150, clock.now() - timedelta(minutes=6),
-                                      spacing_seconds=4000)  # several event dates
+    api.campaigns["acme"] = [
+        {"id": "cmp_a", "status": "active"},
+        {"id": "cmp_b", "status": "active"},
+    ]
+    api.events["cmp_a"] = make_events(
+        "cmp_a", 150, clock.now() - timedelta(minutes=6), spacing_seconds=4000
+    )  # several event dates
     api.events["cmp_b"] = make_events("cmp_b", 40, clock.now() - timedelta(minutes=6))
     stack.put_secret({"workspaces": [{"name": "acme", "api_key": KEY}]})
 
@@ -64,8 +67,12 @@ def test_a_kill_before_any_aws_call_loses_and_doubles_nothing(stack, api, clock,
     given(stack, api, clock)
     # Probe how many AWS calls a clean run makes, on a throwaway copy of the timeline.
     expected_ids = {e["id"] for c in ("cmp_a", "cmp_b") for e in api.events[c]}
-    notify_ids = {e["id"] for c in ("cmp_a", "cmp_b") for e in api.events[c]
-                  if e["type"] in ("clicked", "replied")}
+    notify_ids = {
+        e["id"]
+        for c in ("cmp_a", "cmp_b")
+        for e in api.events[c]
+        if e["type"] in ("clicked", "replied")
+    }
     notified: set[str] = set()
     for at_call in range(1, 200):
         switch = KillSwitch(at_call)

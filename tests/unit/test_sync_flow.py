@@ -12,8 +12,9 @@ from tests.fakes import FakeClock, FakeLeadLex, make_events
 KEY = "wbk_" + "a" * 52
 
 
-def given_workspace(stack: Stack, api: FakeLeadLex, counts: dict[str, int],
-                    clock: FakeClock, **entry: object) -> None:
+def given_workspace(
+    stack: Stack, api: FakeLeadLex, counts: dict[str, int], clock: FakeClock, **entry: object
+) -> None:
     api.keys[KEY] = "acme"
     api.campaigns["acme"] = [{"id": c, "name": c, "status": "active"} for c in counts]
     for campaign, count in counts.items():

@@ -1,0 +1,188 @@
+"""Signed delivery of one notification body to the webhook, over an injected httpx.Client.
+
+Signed the way LeadLex signs its own webhooks: `X-LeadLex-Signature: sha256=<hex HMAC-SHA256
+of the raw body>`, an ISO 8601 UTC timestamp and a delivery id. The delivery id is derived from
+the event id, so every attempt and every redelivery of one event carries the same id and the
+receiver can drop repeats. The secret lives only in WebhookSender and is used only by sign().
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import math
+import random
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+from aws_lambda_powertools import Logger
+
+from leadlex_consumer.errors import (
+    ConfigurationError,
+    OutOfTimeError,
+    WebhookRejectedError,
+    WebhookUnavailableError,
+)
+from leadlex_consumer.settings import Settings
+
+logger = Logger(service="leadlex-consumer", child=True)
+
+USER_AGENT = "LeadLex-Exporter-Consumer/1.0"
+TIMESTAMP_HEADER = "X-LeadLex-Timestamp"
+DELIVERY_ID_HEADER = "X-LeadLex-Delivery-ID"
+# Fixed forever: receivers may recompute a delivery id from the event id in the body.
+DELIVERY_ID_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "leadlex-exporter:webhook-delivery")
+RETRY_AFTER_CAP_SECONDS = 5.0
+MAX_BACKOFF_SECONDS = 4.0
+# Kept free after the last attempt: the idempotency record and the batch response.
+END_MARGIN_SECONDS = 2.0
+
+
+def sign(body: bytes, secret: str) -> str:
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def delivery_id(event_id: str) -> str:
+    return str(uuid.uuid5(DELIVERY_ID_NAMESPACE, event_id))
+
+
+def build_http_client(timeout_seconds: float) -> httpx.Client:
+    # A redirect is not a delivery: the body would not reach the URL that was configured.
+    return httpx.Client(timeout=httpx.Timeout(timeout_seconds), follow_redirects=False)
+
+
+@dataclass(frozen=True)
+class Delivery:
+    delivery_id: str
+    status: int
+    attempts: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Failure:
+    """An attempt worth repeating: 429, 5xx or a transport error."""
+
+    status: int | None
+    problem: str
+    retry_after: float | None
+
+
+class WebhookSender:
+    def __init__(
+        self,
+        http: httpx.Client,
+        settings: Settings,
+        secret: str,
+        *,
+        seconds_left: Callable[[], float] = lambda: math.inf,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        sleep: Callable[[float], None] = time.sleep,
+        jitter: Callable[[], float] = random.random,
+    ):
+        if not secret.strip():
+            raise ConfigurationError("the webhook signing secret is empty")
+        self.http = http
+        self.url = settings.webhook_url
+        self.signature_header = settings.signature_header
+        self.timeout_seconds = settings.timeout_seconds
+        self.max_attempts = settings.max_attempts
+        self._secret = secret
+        self.seconds_left = seconds_left
+        self.now = now
+        self.sleep = sleep
+        self.jitter = jitter
+
+    def __repr__(self) -> str:  # never the secret, never the URL
+        return f"WebhookSender(signature_header={self.signature_header!r})"
+
+    def send(self, body: bytes, event_id: str) -> Delivery:
+        """POST `body` byte for byte; a 2xx, or a named WebhookError after in-process retries."""
+        delivery = delivery_id(event_id)
+        signature = sign(body, self._secret)
+        failure: Failure | None = None
+        for attempt in range(1, self.max_attempts + 1):
+            pause = self._backoff(attempt - 1, failure.retry_after) if failure else 0.0
+            self._ensure_time_for(pause, event_id, failure, attempt - 1)
+            if pause:
+                self.sleep(pause)
+            outcome = self._attempt(body, signature, delivery, event_id, attempt)
+            if isinstance(outcome, Delivery):
+                return outcome
+            failure = outcome
+            logger.warning(
+                "webhook attempt failed",
+                event_id=event_id,
+                delivery_id=delivery,
+                attempt=attempt,
+                status=failure.status,
+                error=failure.problem,
+            )
+        assert failure is not None  # max_attempts >= 1
+        raise WebhookUnavailableError(
+            f"receiver unavailable for event {event_id} after {self.max_attempts} attempts"
+            f" ({failure.problem})",
+            status=failure.status,
+            attempts=self.max_attempts,
+        )
+
+    def _attempt(
+        self, body: bytes, signature: str, delivery: str, event_id: str, attempt: int
+    ) -> Delivery | Failure:
+        try:
+            response = self.http.post(
+                self.url, content=body, headers=self._headers(signature, delivery)
+            )
+        except httpx.RequestError as exc:  # timeouts, refused connections, resets
+            return Failure(status=None, problem=type(exc).__name__, retry_after=None)
+        status = response.status_code
+        if 200 <= status < 300:
+            return Delivery(delivery_id=delivery, status=status, attempts=attempt)
+        if status == 429 or status >= 500:
+            return Failure(
+                status=status, problem=f"http {status}", retry_after=_retry_after(response)
+            )
+        raise WebhookRejectedError(
+            f"receiver answered {status} for event {event_id}", status=status, attempts=attempt
+        )
+
+    def _headers(self, signature: str, delivery: str) -> dict[str, str]:
+        stamp = self.now().astimezone(UTC).isoformat(timespec="seconds")
+        return {
+            self.signature_header: signature,
+            TIMESTAMP_HEADER: stamp.replace("+00:00", "Z"),
+            DELIVERY_ID_HEADER: delivery,
+            "Content-Type": "application/json",
+            "User-Agent": USER_AGENT,
+        }
+
+    def _backoff(self, failures: int, retry_after: float | None) -> float:
+        if retry_after is not None:
+            return min(retry_after, RETRY_AFTER_CAP_SECONDS)
+        cap = min(MAX_BACKOFF_SECONDS, 0.5 * 2.0 ** (failures - 1))
+        return cap / 2 + cap / 2 * self.jitter()
+
+    def _ensure_time_for(
+        self, pause: float, event_id: str, failure: Failure | None, attempts: int
+    ) -> None:
+        if self.seconds_left() < pause + self.timeout_seconds + END_MARGIN_SECONDS:
+            raise OutOfTimeError(
+                f"too little time left to deliver event {event_id}",
+                status=failure.status if failure else None,
+                attempts=attempts,
+            )
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    """Retry-After in seconds; an HTTP date or garbage falls back to our own backoff."""
+    try:
+        return max(0.0, float(response.headers.get("Retry-After", "")))
+    except ValueError:
+        return None

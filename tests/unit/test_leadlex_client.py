@@ -1,0 +1,174 @@
+"""The API client: retries what can succeed later, never what cannot, and keeps the key secret."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import httpx
+import pytest
+
+from leadlex_exporter.clock import Deadline
+from leadlex_exporter.errors import (
+    AuthenticationError,
+    CampaignNotFoundError,
+    OutOfTimeError,
+    PermissionDeniedError,
+    QuotaExhaustedError,
+    UnavailableError,
+)
+from leadlex_exporter.leadlex import LeadLexClient
+from leadlex_exporter.quota import Purpose, QuotaGuard, QuotaState
+from tests.fakes import FakeClock
+
+KEY = "wbk_secret_" + "k" * 40
+OK = {
+    "data": {"events": [{"id": "evt_1", "timestamp": "2026-11-20T11:00:00Z"}]},
+    "meta": {"page": 1, "per_page": 100, "total": 1},
+}
+LIMITS = {
+    "X-RateLimit-Limit": "1000",
+    "X-RateLimit-Remaining": "900",
+    "X-RateLimit-Reset": "1795910400",
+    "X-Request-ID": "req-7",
+}
+
+
+def client_for(
+    responses: list, clock: FakeClock, seconds: float = 600, state: QuotaState | None = None
+) -> tuple[LeadLexClient, list[httpx.Request]]:
+    seen: list[httpx.Request] = []
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        item = responses.pop(0)
+        if isinstance(item, Exception):
+            raise item
+        return item
+
+    http = httpx.Client(
+        base_url="https://api.test/functions/v1/api-gateway",
+        headers={"Authorization": f"Bearer {KEY}"},
+        transport=httpx.MockTransport(handle),
+    )
+    guard = QuotaGuard(
+        state or QuotaState(),
+        clock,
+        reserve_percent=10,
+        fresh_reserve_percent=20,
+        max_calls_per_minute=1000,
+    )
+    deadline = Deadline(clock, clock.now() + timedelta(seconds=seconds), 5)
+    return LeadLexClient(http, guard, deadline, jitter=lambda: 0.5), seen
+
+
+def page(status: int = 200, body: object = OK, headers: dict | None = None) -> httpx.Response:
+    return httpx.Response(status, json=body, headers={**LIMITS, **(headers or {})})
+
+
+def fetch(client: LeadLexClient):
+    return client.events_page("cmp/1 x", 1, None, "2026-11-20T12:00:00Z", Purpose.FRESH)
+
+
+def test_rate_limited_with_retry_after_waits_that_long_then_succeeds(clock):
+    client, seen = client_for([page(429, {}, {"Retry-After": "7"}), page()], clock)
+    assert fetch(client).events[0]["id"] == "evt_1"
+    assert clock.slept == [7.0] and len(seen) == 2
+
+
+def test_rate_limited_without_retry_after_backs_off_then_succeeds(clock):
+    client, _ = client_for([page(429, {}), page(429, {}), page()], clock)
+    assert fetch(client).total == 1
+    assert len(clock.slept) == 2 and clock.slept[1] > clock.slept[0] > 0
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        page(503, {"error": {"code": "unavailable"}}),
+        httpx.RemoteProtocolError("Server disconnected without sending a response."),
+        httpx.ReadTimeout("timed out"),
+        httpx.Response(200, text="<html>Bad gateway</html>", headers=LIMITS),
+        httpx.Response(200, content=b'{"data": {"events": [{"id": "evt', headers=LIMITS),
+    ],
+)
+def test_transient_failures_are_retried(clock, failure):
+    client, seen = client_for([failure, page()], clock)
+    assert fetch(client).events and len(seen) == 2
+
+
+def test_persistent_5xx_gives_up_with_unavailable(clock):
+    client, seen = client_for([page(500, {})] * 6, clock)
+    with pytest.raises(UnavailableError):
+        fetch(client)
+    assert len(seen) == 6
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "error"),
+    [
+        (401, "invalid_key", AuthenticationError),
+        (403, "insufficient_permissions", PermissionDeniedError),
+        (404, "campaign_not_found", CampaignNotFoundError),
+    ],
+)
+def test_client_errors_are_not_retried_and_never_show_the_key(clock, status, code, error):
+    client, seen = client_for([page(status, {"error": {"code": code, "message": KEY}})], clock)
+    with pytest.raises(error) as caught:
+        fetch(client)
+    assert len(seen) == 1 and code in str(caught.value) and "req-7" in str(caught.value)
+    assert KEY not in str(caught.value) and "wbk_" not in repr(caught.value)
+
+
+def test_campaign_id_is_one_encoded_path_segment(clock):
+    client, seen = client_for([page()], clock)
+    fetch(client)
+    assert seen[0].url.raw_path.startswith(b"/functions/v1/api-gateway/v1/campaigns/cmp%2F1%20x/")
+
+
+def test_daily_quota_spent_stops_without_retrying_and_is_remembered(clock):
+    spent = page(429, {"error": {"code": "rate_limited"}}, {"X-RateLimit-Remaining": "0"})
+    client, seen = client_for([spent], clock)
+    with pytest.raises(QuotaExhaustedError) as caught:
+        fetch(client)
+    assert caught.value.reset_at == 1795910400 and len(seen) == 1
+    assert client.quota.state.exhausted and not client.quota.allows(Purpose.FRESH)
+
+
+def test_no_call_while_the_quota_is_known_spent_until_reset(clock):
+    reset = clock.now() + timedelta(hours=3)
+    state = QuotaState(limit=100, remaining=0, reset_at=reset.timestamp(), exhausted=True)
+    client, seen = client_for([page()], clock, seconds=4 * 3600, state=state)
+    with pytest.raises(QuotaExhaustedError):
+        fetch(client)
+    assert seen == []
+    clock.advance(hours=3)
+    assert fetch(client).events and len(seen) == 1
+
+
+def test_backfill_stops_at_reserve_plus_fresh_share_fresh_at_reserve(clock):
+    state = QuotaState(limit=100, remaining=25, reset_at=clock.now().timestamp() + 3600)
+    client, _ = client_for(
+        [page(headers={"X-RateLimit-Limit": "100", "X-RateLimit-Remaining": "11"})],
+        clock,
+        state=state,
+    )
+    assert not client.quota.allows(Purpose.BACKFILL)  # 25 <= 10 + 20
+    assert client.quota.allows(Purpose.FRESH)
+    fetch(client)
+    assert not client.quota.allows(Purpose.FRESH) or client.quota.state.remaining > 10
+
+
+def test_a_wait_past_the_deadline_stops_instead_of_sleeping(clock):
+    client, _ = client_for([page(429, {}, {"Retry-After": "120"}), page()], clock, seconds=60)
+    with pytest.raises(OutOfTimeError):
+        fetch(client)
+    assert clock.slept == []
+
+
+def test_calls_are_paced_below_the_per_minute_limit(clock):
+    starter = {"X-RateLimit-Limit": "100", "X-RateLimit-Remaining": "90"}
+    client, seen = client_for([page(headers=starter) for _ in range(12)], clock)
+    client.quota.max_calls_per_minute = 0  # inferred: Starter allows 10/min, paced at 8
+    for _ in range(12):
+        fetch(client)
+    assert len(seen) == 12 and sum(clock.slept) >= 59
