@@ -31,6 +31,7 @@ def _aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
         "POWERTOOLS_TRACE_DISABLED": "true",
         "POWERTOOLS_LOG_LEVEL": "WARNING",
         "POWERTOOLS_METRICS_DISABLED": "true",
+        "POWERTOOLS_SERVICE_NAME": "leadlex-exporter",
         "POWERTOOLS_METRICS_NAMESPACE": "LeadLexExporter",
     }.items():
         monkeypatch.setenv(name, value)

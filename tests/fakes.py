@@ -72,9 +72,15 @@ class FakeLeadLex:
             self.day, self.used = today, 0
         if self.used >= self.daily_limit:
             self.refused.append(self.clock.now())
-            return _error(429, "rate_limited", {
-                "X-RateLimit-Limit": str(self.daily_limit), "X-RateLimit-Remaining": "0",
-                "X-RateLimit-Reset": str(_next_midnight(self.clock.now()))})
+            return _error(
+                429,
+                "rate_limited",
+                {
+                    "X-RateLimit-Limit": str(self.daily_limit),
+                    "X-RateLimit-Remaining": "0",
+                    "X-RateLimit-Reset": str(_next_midnight(self.clock.now())),
+                },
+            )
         self.used += 1
         headers = {
             "X-RateLimit-Limit": str(self.daily_limit),

@@ -27,8 +27,8 @@ from leadlex_exporter.sync import RunContext
 from leadlex_exporter.timestamps import floor_second
 from leadlex_exporter.workspaces import parse_secret
 
-logger = Logger(service="leadlex-exporter")
-tracer = Tracer(service="leadlex-exporter")
+logger = Logger()
+tracer = Tracer()
 
 AWS_CONFIG = Config(
     retries={"mode": "standard", "max_attempts": 8}, connect_timeout=5, read_timeout=30

@@ -68,8 +68,9 @@ class QuotaGuard:
     def _roll_over(self) -> None:
         state = self.state
         if state.reset_at is not None and self.clock.now().timestamp() >= state.reset_at:
-            self.state = QuotaState(limit=state.limit, last_run_at=state.last_run_at,
-                                    interval=state.interval)
+            self.state = QuotaState(
+                limit=state.limit, last_run_at=state.last_run_at, interval=state.interval
+            )
 
     def floor(self, purpose: Purpose) -> int:
         """How many calls must stay unused for this purpose.
@@ -80,8 +81,9 @@ class QuotaGuard:
         a backlog always moves forward.
         """
         limit = self.state.limit or 0
-        reserve = max(math.ceil(limit * self.reserve_percent / 100),
-                      1 if self.reserve_percent else 0)
+        reserve = max(
+            math.ceil(limit * self.reserve_percent / 100), 1 if self.reserve_percent else 0
+        )
         if purpose is Purpose.FRESH:
             return reserve
         share = math.ceil(limit * self.fresh_reserve_percent / 100)

@@ -353,10 +353,25 @@ def _sql_ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+# --------------------------------------------------------------------------- Trino JSON functions
+# Athena's json_extract_scalar under DuckDB's name, json_extract_string, made to behave like
+# Trino's: NULL (not an error) when the text is not JSON (a metadata string such as
+# 'plain text'), and NULL when the path leads to an object or array (DuckDB would return its
+# JSON text).
+JSON_EXTRACT_SCALAR = (
+    "CREATE MACRO json_extract_scalar(j, p) AS "
+    "CASE WHEN json_valid(j) AND json_type(j, p) NOT IN ('OBJECT', 'ARRAY') "
+    "THEN json_extract_string(j, p) END"
+)
+
+
 # --------------------------------------------------------------------------- expectations
 def as_text(value: Any) -> str | None:
     """A JSON value the way a JSON SerDe shows it in a string column: text as is, anything else
-    as compact JSON (numbers and booleans as their literal, objects and arrays as JSON text)."""
+    as compact JSON (numbers and booleans as their literal, objects and arrays as JSON text).
+
+    DuckDB's read_json does the same for a VARCHAR column, so `relation_sql` reads a `string`
+    column holding any JSON value the way the OpenX JSON SerDe does."""
     if value is None or isinstance(value, str):
         return value
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))

@@ -23,14 +23,14 @@ from tests.athena.dataset import (
     given_workspace,
     table_files,
 )
-from tests.athena.glue import ROOT, utc_date
+from tests.athena.glue import JSON_EXTRACT_SCALAR, ROOT, utc_date
 
 DOC = ROOT / "docs" / "athena.md"
 DATABASE = "leadlex_exporter"  # what the default stack name, leadlex-exporter, gives
 TRINO_STAND_INS = [
     "CREATE MACRO from_iso8601_timestamp(s) AS CAST(s AS TIMESTAMPTZ)",
     "CREATE MACRO approx_percentile(x, p) AS quantile_cont(x, p)",
-    "CREATE MACRO element_at(m, k) AS m[k]",
+    JSON_EXTRACT_SCALAR,
 ]
 
 

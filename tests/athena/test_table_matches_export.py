@@ -27,7 +27,13 @@ from tests.athena.dataset import (
     given_workspace,
     table_files,
 )
-from tests.athena.glue import EventsTable, as_text, strftime_pattern, utc_date
+from tests.athena.glue import (
+    JSON_EXTRACT_SCALAR,
+    EventsTable,
+    as_text,
+    strftime_pattern,
+    utc_date,
+)
 from tests.conftest import BUCKET
 
 DOCUMENTED_FIELDS = {"id", "type", "contact_id", "email", "step_id", "timestamp", "metadata"}
@@ -57,17 +63,17 @@ def read_table(
 ) -> list[dict[str, Any]]:
     relation = table.relation_sql(table_files(table, export), export.root)
     con = duckdb.connect()
+    con.execute(JSON_EXTRACT_SCALAR)
     result = con.sql(f"SELECT {select} FROM ({relation}) AS events {where}")
     return [dict(zip(result.columns, row, strict=True)) for row in result.fetchall()]
 
 
 def expected_value(hive_type: str, value: Any) -> Any:
-    """What a JSON SerDe shows for `value` in a column of `hive_type`."""
+    """What a JSON SerDe shows for `value` in a column of `hive_type`: in a `string` column, any
+    JSON value as its JSON text (a string as itself), as DuckDB's VARCHAR reading also does."""
     kind = hive_type.replace(" ", "").lower()
     if kind == "string":
         return as_text(value)
-    if kind == "map<string,string>":
-        return None if value is None else {k: as_text(v) for k, v in value.items()}
     return value
 
 
@@ -152,19 +158,28 @@ def test_every_column_is_written_and_every_other_field_is_reported(table, export
 
 
 def test_metadata_is_queryable_by_key(table, export):
-    assert table.columns["metadata"].replace(" ", "").lower() == "map<string,string>"
+    # A string column: any JSON shape stays readable; keys are read with the JSON functions.
+    assert table.columns["metadata"].replace(" ", "").lower() == "string"
     by_id = {record["id"]: record for _, record in export.records}
 
-    clicks = read_table(table, export, "WHERE type = 'clicked'", "id, metadata['url'] AS url")
+    clicks = read_table(
+        table, export, "WHERE type = 'clicked'", "id, json_extract_scalar(metadata, '$.url') AS url"
+    )
     opens = read_table(
         table,
         export,
-        "WHERE type = 'opened' AND metadata['geo'] IS NOT NULL",
-        "id, metadata['geo'] AS geo, metadata['is_bot'] AS is_bot, "
-        "metadata['open_count'] AS open_count",
+        "WHERE type = 'opened' AND json_extract(metadata, '$.geo') IS NOT NULL",
+        "id, json_extract(metadata, '$.geo') AS geo, "
+        "json_extract_scalar(metadata, '$.geo.lat') AS lat, "
+        "json_extract_scalar(metadata, '$.geo') AS geo_scalar, "
+        "json_extract_scalar(metadata, '$.is_bot') AS is_bot, "
+        "json_extract_scalar(metadata, '$.open_count') AS open_count",
     )
     empty = read_table(
-        table, export, "WHERE type IN ('sent', 'delivered')", "id, metadata, metadata['url'] AS url"
+        table,
+        export,
+        "WHERE type IN ('sent', 'delivered')",
+        "id, metadata, json_extract_scalar(metadata, '$.url') AS url",
     )
 
     assert clicks
@@ -172,10 +187,12 @@ def test_metadata_is_queryable_by_key(table, export):
     assert opens
     for row in opens:
         metadata = by_id[row["id"]]["metadata"]
-        assert json.loads(row["geo"]) == metadata["geo"]  # nested objects as JSON text
+        assert json.loads(row["geo"]) == metadata["geo"]  # json_extract: nested JSON
+        assert row["lat"] == str(metadata["geo"]["lat"])  # a path into the nested object
+        assert row["geo_scalar"] is None  # json_extract_scalar: scalars only
         assert row["is_bot"] == "false"
         assert row["open_count"] == str(metadata["open_count"])
-    assert {json.dumps(r["metadata"]) for r in empty} == {"{}", "null"}
+    assert {r["metadata"] for r in empty} == {"{}", None}
     assert all(r["url"] is None for r in empty)
 
 
@@ -217,28 +234,42 @@ def test_quarantined_records_stay_outside_the_table(table, stack, clock, api, tm
         assert not f"s3://{BUCKET}/{prefixes[name]}/".startswith(table.location), name
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=duckdb.Error,
-    reason="MISMATCH: metadata is map<string,string>, but the exporter writes any metadata the "
-    "API sends; a record whose metadata is not a JSON object (a string, array or number) is "
-    "exported under the export prefix, and a JSON SerDe cannot read it as a map, so every "
-    "query touching its file fails (Athena: HIVE_BAD_DATA / Trino OpenX JSON: MAP from any "
-    "other type fails). Fix in the exporter (quarantine it) or the table (string column, or "
-    "use.null.for.invalid.data).",
-)
 def test_metadata_that_is_not_an_object_keeps_the_table_readable(
     table, stack, clock, api, tmp_path, prefixes
 ):
+    # metadata the API sends -> what the string column shows (the SerDe's JSON text).
+    shapes: list[tuple[Any, str | None]] = [
+        ("plain text", "plain text"),  # a JSON string: its text, unquoted
+        (["a", "b"], '["a","b"]'),
+        (42, "42"),
+        (2.5, "2.5"),
+        (True, "true"),
+        (None, None),
+        ({"url": "https://acme.example/demo"}, '{"url":"https://acme.example/demo"}'),
+    ]
     now = clock.now()
     events = campaign_events("shape", now, contacts=2)
-    events[0] = {**events[0], "metadata": "plain text"}
-    events[1] = {**events[1], "metadata": ["a", "b"]}
+    assert len(events) >= len(shapes)
+    for i, (metadata, _) in enumerate(shapes):
+        events[i] = {**events[i], "metadata": metadata}
     given_workspace(stack, api, {PLAIN_CAMPAIGN: events})
     export_prefix = prefixes.get("EXPORT_PREFIX", "events")
 
     export = export_and_download(stack, clock, api, tmp_path / "bucket", prefixes, export_prefix)
-    kept = {r["id"] for _, r in export.records}
-    rows = read_table(table, export)
+    by_id = {r["id"]: r for _, r in export.records}
+    rows = read_table(
+        table, export, select="id, metadata, json_extract_scalar(metadata, '$.url') AS url"
+    )
 
-    assert {r["id"] for r in rows} == kept
+    # Every event is exported with its metadata unchanged, and every row is readable.
+    assert sorted(by_id) == sorted(e["id"] for e in events)
+    assert all(by_id[e["id"]]["metadata"] == e["metadata"] for e in events)
+    assert sorted(r["id"] for r in rows) == sorted(by_id)
+    shown = {r["id"]: r for r in rows}
+    for event, (_, text) in zip(events, shapes, strict=False):
+        row = shown[event["id"]]
+        assert row["metadata"] == text, event["metadata"]
+        # Not JSON ('plain text'), or JSON without the key: NULL, not an error.
+        assert row["url"] == (
+            event["metadata"]["url"] if isinstance(event["metadata"], dict) else None
+        )

@@ -72,13 +72,15 @@ def fetch(client: LeadLexClient):
 def test_rate_limited_with_retry_after_waits_that_long_then_succeeds(clock):
     client, seen = client_for([page(429, {}, {"Retry-After": "7"}), page()], clock)
     assert fetch(client).events[0]["id"] == "evt_1"
-    assert clock.slept == [7.0] and len(seen) == 2
+    assert clock.slept == [7.0]
+    assert len(seen) == 2
 
 
 def test_rate_limited_without_retry_after_backs_off_then_succeeds(clock):
     client, _ = client_for([page(429, {}), page(429, {}), page()], clock)
     assert fetch(client).total == 1
-    assert len(clock.slept) == 2 and clock.slept[1] > clock.slept[0] > 0
+    assert len(clock.slept) == 2
+    assert clock.slept[1] > clock.slept[0] > 0
 
 
 @pytest.mark.parametrize(
@@ -93,7 +95,8 @@ def test_rate_limited_without_retry_after_backs_off_then_succeeds(clock):
 )
 def test_transient_failures_are_retried(clock, failure):
     client, seen = client_for([failure, page()], clock)
-    assert fetch(client).events and len(seen) == 2
+    assert fetch(client).events
+    assert len(seen) == 2
 
 
 def test_persistent_5xx_gives_up_with_unavailable(clock):
@@ -115,8 +118,11 @@ def test_client_errors_are_not_retried_and_never_show_the_key(clock, status, cod
     client, seen = client_for([page(status, {"error": {"code": code, "message": KEY}})], clock)
     with pytest.raises(error) as caught:
         fetch(client)
-    assert len(seen) == 1 and code in str(caught.value) and "req-7" in str(caught.value)
-    assert KEY not in str(caught.value) and "wbk_" not in repr(caught.value)
+    assert len(seen) == 1
+    assert code in str(caught.value)
+    assert "req-7" in str(caught.value)
+    assert KEY not in str(caught.value)
+    assert "wbk_" not in repr(caught.value)
 
 
 def test_campaign_id_is_one_encoded_path_segment(clock):
@@ -130,8 +136,10 @@ def test_daily_quota_spent_stops_without_retrying_and_is_remembered(clock):
     client, seen = client_for([spent], clock)
     with pytest.raises(QuotaExhaustedError) as caught:
         fetch(client)
-    assert caught.value.reset_at == 1795910400 and len(seen) == 1
-    assert client.quota.state.exhausted and not client.quota.allows(Purpose.FRESH)
+    assert caught.value.reset_at == 1795910400
+    assert len(seen) == 1
+    assert client.quota.state.exhausted
+    assert not client.quota.allows(Purpose.FRESH)
 
 
 def test_no_call_while_the_quota_is_known_spent_until_reset(clock):
@@ -142,7 +150,8 @@ def test_no_call_while_the_quota_is_known_spent_until_reset(clock):
         fetch(client)
     assert seen == []
     clock.advance(hours=3)
-    assert fetch(client).events and len(seen) == 1
+    assert fetch(client).events
+    assert len(seen) == 1
 
 
 def test_backfill_stops_at_reserve_plus_fresh_share_fresh_at_reserve(clock):
@@ -171,4 +180,5 @@ def test_calls_are_paced_below_the_per_minute_limit(clock):
     client.quota.max_calls_per_minute = 0  # inferred: Starter allows 10/min, paced at 8
     for _ in range(12):
         fetch(client)
-    assert len(seen) == 12 and sum(clock.slept) >= 59
+    assert len(seen) == 12
+    assert sum(clock.slept) >= 59

@@ -33,7 +33,8 @@ def test_first_sync_exports_every_event_once_at_ceil_n_over_100_calls(stack, api
 
     assert result["status"] == "ok", result
     ids = Counter(r["id"] for _, r in stack.records())
-    assert len(ids) == 250 and set(ids.values()) == {1}
+    assert len(ids) == 250
+    assert set(ids.values()) == {1}
     assert event_calls(api) == 3 + 1  # ceil(250/100) for cmp_a, 1 for the empty cmp_b
 
 
@@ -48,9 +49,11 @@ def test_records_keep_api_fields_and_sit_in_their_event_date_partition(stack, ap
     original = api.events["cmp_a"][0]
     key, record = rows[original["id"]]
     assert {k: record[k] for k in original} == original
-    assert record["workspace"] == "acme" and record["campaign_id"] == "cmp_a"
+    assert record["workspace"] == "acme"
+    assert record["campaign_id"] == "cmp_a"
     assert f"event_date={original['timestamp'][:10]}/" in key
-    assert key.startswith("events/event_date=") and "/workspace=acme/campaign_id=cmp_a/" in key
+    assert key.startswith("events/event_date=")
+    assert "/workspace=acme/campaign_id=cmp_a/" in key
     assert rows[api.events["cmp_a"][1]["id"]][1]["metadata"] is None
 
 
@@ -63,7 +66,8 @@ def test_idle_run_costs_one_call_per_campaign(stack, api, clock):
     result = run_exporter(stack, clock, api)
 
     assert result["status"] == "ok"
-    assert event_calls(api) == 2 and len(api.calls) == 2
+    assert event_calls(api) == 2
+    assert len(api.calls) == 2
 
 
 def test_late_event_is_exported_once(stack, api, clock):
@@ -81,7 +85,9 @@ def test_late_event_is_exported_once(stack, api, clock):
     run_exporter(stack, clock, api)
 
     ids = Counter(r["id"] for _, r in stack.records())
-    assert ids[late["id"]] == 1 and set(ids.values()) == {1} and len(ids) == 11
+    assert ids[late["id"]] == 1
+    assert set(ids.values()) == {1}
+    assert len(ids) == 11
 
 
 def test_clicked_and_replied_are_notified_with_context_and_dedup_key(stack, api, clock):
@@ -95,7 +101,8 @@ def test_clicked_and_replied_are_notified_with_context_and_dedup_key(stack, api,
     body = json.loads(messages[0]["Body"])
     original = next(e for e in expected if e["id"] == body["event_id"])
     assert body["event"] == original
-    assert body["campaign_id"] == "cmp_a" and body["workspace"] == "acme"
+    assert body["campaign_id"] == "cmp_a"
+    assert body["workspace"] == "acme"
     assert body["dedup_key"] == original["id"]
     attrs = messages[0]["MessageAttributes"]
     assert attrs["event_type"]["StringValue"] == original["type"]

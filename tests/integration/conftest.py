@@ -1,0 +1,144 @@
+"""The local stack over real HTTP: a moto server process and the LeadLex sandbox on loopback.
+
+Both start on free ports for the test session and stop with it; each test gets an empty moto
+(reset), fresh AWS resources and its own sandbox world.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import boto3
+import httpx
+import pytest
+from leadlex_sandbox import Clock, SandboxServer, World
+from leadlex_sandbox.store import EventFilter
+
+from tests.conftest import REGION, Stack, create_stack
+
+pytestmark = pytest.mark.integration
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def moto_url() -> Iterator[str]:
+    port = free_port()
+    process = subprocess.Popen(  # noqa: S603 - our own interpreter and moto's module
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(200):
+            try:
+                httpx.get(url + "/moto-api/", timeout=1)
+                break
+            except httpx.TransportError:
+                time.sleep(0.05)
+        else:
+            raise RuntimeError("moto server did not start")
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+@pytest.fixture
+def aws_env(moto_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    httpx.post(moto_url + "/moto-api/reset", timeout=10)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_url)
+    return moto_url
+
+
+@pytest.fixture
+def live_stack(aws_env: str) -> Stack:
+    return create_stack(boto3.session.Session(region_name=REGION))
+
+
+@dataclass
+class Sandbox:
+    world: World
+    server: SandboxServer
+
+    @property
+    def url(self) -> str:
+        return self.server.base_url
+
+    def truth(self, campaign_id: str, until: datetime) -> dict[str, dict[str, Any]]:
+        """Every event of the campaign visible now with a timestamp up to `until`, by id."""
+        events = self.world._campaign(campaign_id).events
+        events.reveal(int(self.world.clock.now().timestamp() * 1_000_000))
+        wanted = EventFilter(to_micros=int(until.timestamp() * 1_000_000))
+        payloads, _ = events.page(wanted, 1, 10**9)
+        return {e["id"]: e for e in (json.loads(p) for p in payloads)}
+
+    def event_calls(self, workspace: str | None = None) -> int:
+        calls = self.world.stats()["calls"]
+        return sum(
+            1
+            for c in calls
+            if c["path"].endswith("/events") and (workspace is None or c["workspace"] == workspace)
+        )
+
+
+@pytest.fixture
+def sandbox() -> Iterator[Sandbox]:
+    world = World(clock=Clock())
+    server = SandboxServer(world).start()
+    try:
+        yield Sandbox(world, server)
+    finally:
+        server.stop()
+
+
+class FakeContext:
+    """What the Lambda runtime passes: a name, a request id and the time left."""
+
+    function_name = "leadlex-exporter"
+    memory_limit_in_mb = 512
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:leadlex-exporter"
+    aws_request_id = "00000000-0000-4000-8000-000000000000"
+
+    def __init__(self, seconds: float = 900):
+        self.deadline = time.monotonic() + seconds
+
+    def get_remaining_time_in_millis(self) -> int:
+        return int((self.deadline - time.monotonic()) * 1000)
+
+
+def scheduled_event() -> dict[str, Any]:
+    with open(
+        os.path.join(os.path.dirname(__file__), "..", "..", "events", "scheduled-tick.json")
+    ) as f:
+        return json.load(f)
+
+
+def invoke(
+    stack: Stack,
+    sandbox: Sandbox,
+    monkeypatch: pytest.MonkeyPatch,
+    seconds: float = 900,
+    **env: str,
+) -> dict[str, Any]:
+    """The handler exactly as Lambda calls it: environment, scheduled event, context."""
+    from leadlex_exporter.handler import lambda_handler
+
+    for name, value in stack.env(LEADLEX_API_URL=sandbox.url, **env).items():
+        monkeypatch.setenv(name, value)
+    result: dict[str, Any] = lambda_handler(scheduled_event(), FakeContext(seconds))
+    return result
