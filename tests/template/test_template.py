@@ -230,7 +230,7 @@ def test_glue_table_reads_every_exported_field_as_json(resources: dict[str, Any]
     columns = {c["Name"]: c["Type"] for c in descriptor["Columns"]}
 
     assert list(columns) == [*EVENT_FIELDS, "workspace", "campaign_id"]
-    assert columns["metadata"].startswith("map<")
+    assert columns["metadata"] == "string"  # any JSON shape stays readable
     assert descriptor["SerdeInfo"]["SerializationLibrary"] == "org.openx.data.jsonserde.JsonSerDe"
     assert descriptor["InputFormat"] == "org.apache.hadoop.mapred.TextInputFormat"
 

@@ -1,0 +1,60 @@
+"""One exporter invocation in its own process, for the crash and overlap suites.
+
+    python -m tests.integration.runner [--kill-at N] [--seconds S] [--clock-offset SECONDS]
+
+The exporter's environment comes from the parent (AWS_ENDPOINT_URL, EXPORT_BUCKET, ...).
+`--kill-at N` sends SIGKILL to this process right before its Nth AWS call: no cleanup, no
+`finally`, like a Lambda sandbox that dies. `--clock-offset` runs the exporter's clock ahead,
+so a recovery run can start "after the deadline" without waiting for it.
+The last line printed is the run summary as JSON (unless killed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+from datetime import datetime, timedelta
+from typing import Any
+
+import boto3
+
+from leadlex_exporter.clock import SystemClock
+from leadlex_exporter.handler import run_export
+from leadlex_exporter.settings import Settings
+
+
+class OffsetClock(SystemClock):
+    def __init__(self, offset_seconds: float):
+        self.offset = timedelta(seconds=offset_seconds)
+
+    def now(self) -> datetime:
+        return super().now() + self.offset
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--kill-at", type=int, default=0)
+    parser.add_argument("--seconds", type=float, default=900)
+    parser.add_argument("--clock-offset", type=float, default=0)
+    args = parser.parse_args()
+    session = boto3.session.Session()
+    calls = {"n": 0}
+
+    def count_and_maybe_die(**_: Any) -> None:
+        calls["n"] += 1
+        if args.kill_at and calls["n"] >= args.kill_at:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    session.events.register("before-call.*.*", count_and_maybe_die)
+    clock = OffsetClock(args.clock_offset)
+    settings = Settings.from_env(os.environ)
+    summary = run_export(settings, clock, clock.now() + timedelta(seconds=args.seconds), session)
+    result = summary.as_dict()
+    result["aws_calls"] = calls["n"]
+    print(json.dumps(result), flush=True)
+
+
+if __name__ == "__main__":
+    main()
