@@ -144,14 +144,19 @@ def invoke(
     return result
 
 
-def run_process(stack: Stack, sandbox: Sandbox, *args: str, wait: bool = True,
-                **env: str) -> subprocess.Popen[str] | tuple[int, dict[str, Any] | None]:
+def run_process(
+    stack: Stack, sandbox: Sandbox, *args: str, wait: bool = True, **env: str
+) -> subprocess.Popen[str] | tuple[int, dict[str, Any] | None]:
     """The runner in a child process; (exit code, summary or None when it was killed)."""
     environment = {**os.environ, **stack.env(LEADLEX_API_URL=sandbox.url, **env)}
     process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-        [sys.executable, "-m", "tests.integration.runner", *args], env=environment,
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-        cwd=os.path.join(os.path.dirname(__file__), "..", ".."))
+        [sys.executable, "-m", "tests.integration.runner", *args],
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        cwd=os.path.join(os.path.dirname(__file__), "..", ".."),
+    )
     if not wait:
         return process
     return finish(process)
@@ -159,5 +164,5 @@ def run_process(stack: Stack, sandbox: Sandbox, *args: str, wait: bool = True,
 
 def finish(process: subprocess.Popen[str]) -> tuple[int, dict[str, Any] | None]:
     out, _ = process.communicate(timeout=300)
-    lines = [line for line in out.splitlines() if line.startswith("{\"status\"")]
+    lines = [line for line in out.splitlines() if line.startswith('{"status"')]
     return process.returncode, json.loads(lines[-1]) if lines else None

@@ -32,16 +32,19 @@ def check(stack, sandbox, start) -> None:
         assert set(sandbox.truth(campaign, start - timedelta(minutes=5))) <= set(ids), campaign
 
 
-@pytest.mark.parametrize(("kind", "extra"), [
-    ("status", {"status": 503}),
-    ("status", {"status": 500}),
-    ("rate_limit", {"retry_after": 1}),
-    ("omit_retry_after", {}),
-    ("drop", {}),
-    ("truncate", {}),
-    ("nonjson", {}),
-    ("slow", {"seconds": 0.3}),
-])
+@pytest.mark.parametrize(
+    ("kind", "extra"),
+    [
+        ("status", {"status": 503}),
+        ("status", {"status": 500}),
+        ("rate_limit", {"retry_after": 1}),
+        ("omit_retry_after", {}),
+        ("drop", {}),
+        ("truncate", {}),
+        ("nonjson", {}),
+        ("slow", {"seconds": 0.3}),
+    ],
+)
 def test_api_faults_are_retried_without_loss_or_duplicates(
     live_stack, sandbox, monkeypatch, kind, extra
 ):
@@ -62,12 +65,15 @@ def test_api_faults_are_retried_without_loss_or_duplicates(
 def test_random_faults_on_many_calls_still_end_exactly_once(live_stack, sandbox, monkeypatch):
     start = seed(sandbox, events=900)
     live_stack.put_secret({"workspaces": [{"name": "acme", "api_key": KEY}]})
-    for kind, extra in [("status", {"status": 502}), ("drop", {}), ("truncate", {}),
-                        ("rate_limit", {"retry_after": 0})]:
+    for kind, extra in [
+        ("status", {"status": 502}),
+        ("drop", {}),
+        ("truncate", {}),
+        ("rate_limit", {"retry_after": 0}),
+    ]:
         sandbox.world.faults.add(kind, count=None, probability=0.07, **extra)
 
-    results = [invoke(live_stack, sandbox, monkeypatch, BATCH_MAX_EVENTS="300")
-               for _ in range(2)]
+    results = [invoke(live_stack, sandbox, monkeypatch, BATCH_MAX_EVENTS="300") for _ in range(2)]
 
     assert results[-1]["status"] == "ok", results
     check(live_stack, sandbox, start)
@@ -84,9 +90,14 @@ def test_events_inserted_while_paging_shift_pages_but_nothing_is_lost(
     def insert_on_later_pages(path: str, query: dict, call_index: int) -> None:
         if path.endswith("/events") and query.get("page") not in (None, "1"):
             now = world.clock.now()
-            event = {"id": f"evt_shift_{len(inserted)}", "type": "clicked",
-                     "timestamp": (now - timedelta(seconds=30 + len(inserted)))
-                     .strftime("%Y-%m-%dT%H:%M:%SZ"), "metadata": {"url": "https://x.test"}}
+            event = {
+                "id": f"evt_shift_{len(inserted)}",
+                "type": "clicked",
+                "timestamp": (now - timedelta(seconds=30 + len(inserted))).strftime(
+                    "%Y-%m-%dT%H:%M:%SZ"
+                ),
+                "metadata": {"url": "https://x.test"},
+            }
             inserted.append(event["id"])
             world.add_events(path.split("/")[-2], [event])
 
@@ -120,33 +131,43 @@ def failing(service_error: dict[str, tuple[int, bytes]], times: int):
             if name in request.url or name == operation:
                 seen[name] += 1
                 if seen[name] <= times:
-                    headers = {"Content-Type": "application/x-amz-json-1.0",
-                               "x-amzn-RequestId": "fault"}
+                    headers = {
+                        "Content-Type": "application/x-amz-json-1.0",
+                        "x-amzn-RequestId": "fault",
+                    }
                     return AWSResponse(request.url, status, headers, _Raw(body))
         return None
 
     return hook, seen
 
 
-def test_s3_slowdown_dynamodb_throttling_and_sqs_500s_are_retried(
-    live_stack, sandbox, monkeypatch
-):
+def test_s3_slowdown_dynamodb_throttling_and_sqs_500s_are_retried(live_stack, sandbox, monkeypatch):
     import boto3
 
-    from leadlex_exporter.handler import run_export
     from leadlex_exporter.clock import SystemClock
+    from leadlex_exporter.handler import run_export
     from leadlex_exporter.settings import Settings
 
     start = seed(sandbox)
     live_stack.put_secret({"workspaces": [{"name": "acme", "api_key": KEY}]})
     session = boto3.session.Session()
-    throttled = json.dumps({"__type": "com.amazonaws.dynamodb.v20120810#"
-                            "ProvisionedThroughputExceededException", "message": "slow"}).encode()
-    hook, seen = failing({
-        "leadlex-export-test": (503, b"<Error><Code>SlowDown</Code><Message>x</Message></Error>"),
-        "dynamodb": (400, throttled),
-        "sqs": (500, b'{"__type": "InternalError", "message": "boom"}'),
-    }, times=2)
+    throttled = json.dumps(
+        {
+            "__type": "com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException",
+            "message": "slow",
+        }
+    ).encode()
+    hook, seen = failing(
+        {
+            "leadlex-export-test": (
+                503,
+                b"<Error><Code>SlowDown</Code><Message>x</Message></Error>",
+            ),
+            "dynamodb": (400, throttled),
+            "sqs": (500, b'{"__type": "InternalError", "message": "boom"}'),
+        },
+        times=2,
+    )
     session.events.register("before-send", hook)
     settings = Settings.from_env(live_stack.env(LEADLEX_API_URL=sandbox.url))
     clock = SystemClock()

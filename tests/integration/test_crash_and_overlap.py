@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import boto3
 import pytest
@@ -33,19 +33,17 @@ def assert_exactly_once(stack, sandbox, start: datetime) -> None:
 
 
 @pytest.mark.parametrize("kill_at", [3, 6, 9, 12, 15, 18, 21, 24])
-def test_sigkill_before_an_aws_call_then_a_later_run_finishes_the_work(
-    aws_env, sandbox, kill_at
-):
+def test_sigkill_before_an_aws_call_then_a_later_run_finishes_the_work(aws_env, sandbox, kill_at):
     stack = create_stack(boto3.session.Session(region_name=REGION))
     start = seed(sandbox)
     stack.put_secret({"workspaces": [{"name": "acme", "api_key": KEY}]})
 
-    code, _ = run_process(stack, sandbox, "--kill-at", str(kill_at), "--seconds", "600",
-                          BATCH_MAX_EVENTS="100")
+    code, _ = run_process(
+        stack, sandbox, "--kill-at", str(kill_at), "--seconds", "600", BATCH_MAX_EVENTS="100"
+    )
     assert code == -9, "the run finished before its kill point"
     # The next tick starts after the killed invocation's deadline (start + 600 s).
-    code, summary = run_process(stack, sandbox, "--clock-offset", "700",
-                                BATCH_MAX_EVENTS="100")
+    code, summary = run_process(stack, sandbox, "--clock-offset", "700", BATCH_MAX_EVENTS="100")
 
     assert code == 0
     assert summary["status"] == "ok", summary

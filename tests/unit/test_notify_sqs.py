@@ -1,0 +1,75 @@
+"""SQS rejecting some entries of a batch: they are sent again; what never goes through raises."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from leadlex_exporter.errors import DeliveryError
+from leadlex_exporter.notify_sqs import SqsNotifier
+from tests.fakes import FakeClock
+
+
+class RejectingSqs:
+    """A real (moto) SQS client that SQS 'rejects' some entries of: Failed, not delivered."""
+
+    def __init__(self, sqs, reject_rounds: int, every: int = 3):
+        self.sqs = sqs
+        self.reject_rounds = reject_rounds
+        self.every = every
+        self.requests = 0
+
+    def send_message_batch(self, QueueUrl, Entries):  # noqa: N803 - boto3's own names
+        self.requests += 1
+        rejected = [e for i, e in enumerate(Entries) if i % self.every == 0]
+        if self.requests > self.reject_rounds:
+            rejected = []
+        accepted = [e for e in Entries if e not in rejected]
+        response = (
+            self.sqs.send_message_batch(QueueUrl=QueueUrl, Entries=accepted)
+            if accepted
+            else {"Successful": []}
+        )
+        response["Failed"] = [
+            {"Id": e["Id"], "SenderFault": False, "Code": "InternalError"} for e in rejected
+        ]
+        return response
+
+
+def events(n: int) -> list[dict]:
+    return [{"id": f"evt_{i}", "type": "clicked", "metadata": {"i": i}} for i in range(n)]
+
+
+def test_rejected_entries_are_resent_until_every_event_is_on_the_queue(stack):
+    sqs = RejectingSqs(stack.session.client("sqs"), reject_rounds=4)
+    notifier = SqsNotifier(sqs, stack.queue_url, FakeClock(), jitter=lambda: 0.5)
+
+    sent = notifier.send(events(25), "acme", "cmp_a")
+
+    ids = sorted(json.loads(m["Body"])["event_id"] for m in stack.messages())
+    assert sent == 25
+    assert ids == sorted(f"evt_{i}" for i in range(25))
+    assert notifier.requests <= 3 + 4  # ceil(25/10) batches plus the retries
+
+
+def test_entries_rejected_every_time_raise_so_the_commit_does_not_happen(stack):
+    sqs = RejectingSqs(stack.session.client("sqs"), reject_rounds=100)
+    notifier = SqsNotifier(sqs, stack.queue_url, FakeClock(), max_attempts=3)
+
+    with pytest.raises(DeliveryError):
+        notifier.send(events(5), "acme", "cmp_a")
+
+
+def test_batches_hold_ten_messages_and_each_carries_the_event_id_as_dedup_key(stack):
+    notifier = SqsNotifier(stack.session.client("sqs"), stack.queue_url, FakeClock())
+
+    notifier.send(events(31), "acme", "cmp_a")
+
+    messages = stack.messages()
+    assert notifier.requests == 4
+    assert len(messages) == 31
+    for message in messages:
+        body = json.loads(message["Body"])
+        assert body["dedup_key"] == body["event"]["id"] == body["event_id"]
+        assert message["MessageAttributes"]["event_id"]["StringValue"] == body["event_id"]

@@ -1,0 +1,101 @@
+"""Configuration errors name every problem and never print a key."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from leadlex_exporter.errors import ConfigurationError
+from leadlex_exporter.settings import Settings
+from leadlex_exporter.timestamps import parse_timestamp
+from leadlex_exporter.workspaces import parse_secret
+
+KEY = "wbk_" + "s" * 52
+
+
+def test_missing_and_invalid_variables_are_all_named():
+    with pytest.raises(ConfigurationError) as caught:
+        Settings.from_env(
+            {
+                "EXPORT_BUCKET": "b",
+                "LOOKBACK_MINUTES": "ten",
+                "EXPORT_PREFIX": "data",
+                "STAGING_PREFIX": "data/staging",
+            }
+        )
+    message = str(caught.value)
+    for name in (
+        "NOTIFY_QUEUE_URL",
+        "CHECKPOINT_TABLE",
+        "API_KEYS_SECRET_ID",
+        "LOOKBACK_MINUTES",
+        "must not nest",
+    ):
+        assert name in message
+
+
+def test_defaults_match_the_contract():
+    settings = Settings.from_env(
+        {
+            "EXPORT_BUCKET": "b",
+            "NOTIFY_QUEUE_URL": "q",
+            "CHECKPOINT_TABLE": "t",
+            "API_KEYS_SECRET_ID": "s",
+        }
+    )
+    assert settings.api_url == "https://data.leadlex.com/functions/v1/api-gateway"
+    assert settings.notify_event_types == {"clicked", "replied"}
+    assert settings.lookback_minutes == 10
+
+
+def test_secret_entries_are_independent_and_errors_never_show_keys():
+    document = json.dumps(
+        {
+            "workspaces": [
+                {"name": "acme", "api_key": KEY, "campaigns": ["cmp_1", "cmp_1", "cmp_2"]},
+                {"name": "beta", "api_key": KEY},
+                {"name": "acme", "api_key": KEY},
+                {"name": "bad-key", "api_key": "sk_" + KEY},
+                {"api_key": KEY},
+                {"name": "bad-list", "api_key": KEY, "campaigns": "cmp_1"},
+                "just text",
+            ]
+        }
+    )
+
+    valid, invalid = parse_secret(document)
+
+    assert [w.name for w in valid] == ["acme", "beta"]
+    assert valid[0].campaigns == ("cmp_1", "cmp_2")
+    assert valid[0].key_fingerprint == valid[1].key_fingerprint  # one key, one quota
+    assert len(invalid) == 5
+    assert "used twice" in invalid[0].problem
+    for entry in invalid:
+        assert "s" * 20 not in entry.problem
+    assert KEY not in repr(valid)
+
+
+@pytest.mark.parametrize(
+    ("text", "iso"),
+    [
+        ("2026-04-17T14:23:05Z", "2026-04-17T14:23:05+00:00"),
+        ("2026-04-17T14:23:05.123Z", "2026-04-17T14:23:05.123000+00:00"),
+        ("2026-04-17T14:23:05.123456789Z", "2026-04-17T14:23:05.123456+00:00"),
+        ("2026-04-17T16:23:05+02:00", "2026-04-17T14:23:05+00:00"),
+        ("2026-04-17 14:23:05", "2026-04-17T14:23:05+00:00"),
+        ("2026-04-17t14:23:05z", "2026-04-17T14:23:05+00:00"),
+        ("20260417T142305Z", "2026-04-17T14:23:05+00:00"),
+    ],
+)
+def test_odd_but_valid_iso_timestamps_are_read(text, iso):
+    parsed = parse_timestamp(text)
+    assert parsed is not None
+    assert parsed.isoformat() == iso
+
+
+@pytest.mark.parametrize(
+    "text", [None, "", "yesterday", "2026-04-17", 1713363785, "2026-13-01T00:00:00Z"]
+)
+def test_unreadable_timestamps_are_none(text):
+    assert parse_timestamp(text) is None
