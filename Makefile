@@ -40,7 +40,7 @@ unit: venv
 integration: venv
 	$(PY) -m pytest tests/integration -q
 
-test: venv sam-check
+test: venv lint sam-check
 	$(PY) -m pytest -q
 
 test-slow: venv

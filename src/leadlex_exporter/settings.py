@@ -61,7 +61,7 @@ class Settings:
             problems.append("EXPORT_PREFIX, QUARANTINE_PREFIX and STAGING_PREFIX must not nest")
         types = env.get("NOTIFY_EVENT_TYPES", "clicked,replied")
         values["notify_event_types"] = frozenset(t.strip() for t in types.split(",") if t.strip())
-        numbers = {
+        numbers: dict[str, tuple[str, int, int, int]] = {
             "LOOKBACK_MINUTES": ("lookback_minutes", 10, 0, 24 * 60),
             "BACKFILL_DAYS": ("backfill_days", 0, 0, 3650),
             "QUOTA_RESERVE_PERCENT": ("quota_reserve_percent", 10, 0, 90),
@@ -72,16 +72,16 @@ class Settings:
             "HTTP_TIMEOUT_SECONDS": ("http_timeout_seconds", 20, 1, 300),
             "SECRET_MAX_AGE_SECONDS": ("secret_max_age_seconds", 300, 0, 86_400),
         }
-        for var, (field, default, low, high) in numbers.items():
+        for var, (name, fallback, low, high) in numbers.items():
             raw = env.get(var, "").strip()
             try:
-                number = int(raw) if raw else default
+                number = int(raw) if raw else fallback
             except ValueError:
                 problems.append(f"{var} must be a whole number, got {raw!r}")
                 continue
             if not low <= number <= high:
                 problems.append(f"{var} must be between {low} and {high}, got {number}")
-            values[field] = number
+            values[name] = number
         if problems:
             raise ConfigurationError("invalid configuration: " + "; ".join(problems))
         return cls(**values)  # type: ignore[arg-type]

@@ -354,8 +354,8 @@ def _apply_recent(
         if isinstance(entry, EventEntry):
             key, instant = id_hash(entry.event.get("id")), entry.instant
         else:
-            key, instant, _ = _identify(entry.raw)
-            instant = instant or unplaced_at
+            key, placed, _ = _identify(entry.raw)
+            instant = placed or unplaced_at
         if instant >= floor:
             recent.add(key, instant)
     if watermark is not None:

@@ -48,7 +48,8 @@ def test_a_run_that_would_outlast_its_deadline_stops_and_the_next_runs_finish(
 
     assert results[0]["stopped_early"] == "time"
     assert results[0]["workspaces"][0]["events_exported"] > 0, "no progress kept"
-    assert results[-1]["stopped_early"] is None and len(results) > 2
+    assert results[-1]["stopped_early"] is None
+    assert len(results) > 2
     ids = Counter(r["id"] for _, r in live_stack.records())
     assert max(ids.values()) == 1
     assert set(sandbox.truth("cmp_big", start - timedelta(minutes=5))) <= set(ids)
@@ -123,7 +124,8 @@ def test_bad_keys_missing_campaigns_and_malformed_records_only_affect_themselves
     records = live_stack.records()
     ids = Counter(r["id"] for _, r in records)
     assert {"evt_ok1", "evt_ok2", "evt_ok3"} <= set(ids)
-    assert len(ids) == 153 and max(ids.values()) == 1
+    assert len(ids) == 153
+    assert max(ids.values()) == 1
     for key, record in records:
         segments = dict(s.split("=", 1) for s in key.split("/")[1:-1])
         assert unquote(segments["workspace"]) == odd_name == record["workspace"]
