@@ -185,6 +185,9 @@ class Exporter:
         except LeadLexError as exc:
             result.status, result.error = "failed", str(exc)
             logger.error("campaign list failed", workspace=workspace.name, error=str(exc))
+        except (ClientError, BotoCoreError) as exc:
+            result.status, result.error = "failed", f"AWS error ({type(exc).__name__})"
+            logger.error("workspace failed on AWS", workspace=workspace.name, error=str(exc))
         finally:
             for sync in syncs:
                 result.add(sync.stats)

@@ -161,6 +161,11 @@ class LeadLexClient:
         if retry_after is None:
             cap = min(30.0, 2.0 ** (attempt - 1))
             retry_after = cap / 2 + cap / 2 * self.jitter()
+        elif self.deadline.seconds_left() < retry_after:
+            # Paced for longer than this run has left: this key is done for the run.
+            raise QuotaExhaustedError(
+                "rate limited for longer than the run has left", reset_at=None
+            )
         self.deadline.check(retry_after)
         self.quota.clock.sleep(retry_after)
 

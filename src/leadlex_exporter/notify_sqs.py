@@ -23,8 +23,22 @@ MAX_BATCH_ENTRIES = 10
 MAX_BATCH_BYTES = 250_000  # under SQS's 256 KiB per request, with room for attributes
 
 
+MAX_MESSAGE_BYTES = 240_000
+ESSENTIAL_FIELDS = ("id", "type", "contact_id", "email", "step_id", "timestamp")
+
+
 def message_body(event: dict[str, Any], workspace: str, campaign_id: str) -> str:
-    body = {
+    """The webhook-style body; an event too large for SQS keeps its essential fields only."""
+    text = _body(event, workspace, campaign_id)
+    if len(text.encode()) <= MAX_MESSAGE_BYTES:
+        return text
+    logger.warning("event too large for one message, essentials sent", event_id=event.get("id"))
+    essentials = {k: event.get(k) for k in ESSENTIAL_FIELDS if isinstance(event.get(k), str | None)}
+    return _body(essentials, workspace, campaign_id, truncated=True)
+
+
+def _body(event: dict[str, Any], workspace: str, campaign_id: str, truncated: bool = False) -> str:
+    body: dict[str, Any] = {
         "event_id": event.get("id"),
         "event_type": event.get("type"),
         "campaign_id": campaign_id,
@@ -32,6 +46,8 @@ def message_body(event: dict[str, Any], workspace: str, campaign_id: str) -> str
         "dedup_key": str(event.get("id")),
         "event": event,
     }
+    if truncated:
+        body["event_truncated"] = True  # the whole event is in S3
     return json.dumps(body, ensure_ascii=False, separators=(",", ":"), default=str)
 
 

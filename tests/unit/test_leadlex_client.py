@@ -167,11 +167,18 @@ def test_backfill_stops_at_reserve_plus_fresh_share_fresh_at_reserve(clock):
     assert not client.quota.allows(Purpose.FRESH) or client.quota.state.remaining > 10
 
 
-def test_a_wait_past_the_deadline_stops_instead_of_sleeping(clock):
+def test_a_retry_after_longer_than_the_run_has_left_stops_this_key_without_sleeping(clock):
     client, _ = client_for([page(429, {}, {"Retry-After": "120"}), page()], clock, seconds=60)
-    with pytest.raises(OutOfTimeError):
+    with pytest.raises(QuotaExhaustedError):
         fetch(client)
     assert clock.slept == []
+    assert client.quota.allows(Purpose.FRESH)  # pacing, not a spent day
+
+
+def test_backoff_past_the_deadline_stops_the_run(clock):
+    client, _ = client_for([page(503, {}), page()], clock, seconds=5.5)
+    with pytest.raises(OutOfTimeError):
+        fetch(client)
 
 
 def test_calls_are_paced_below_the_per_minute_limit(clock):

@@ -73,3 +73,20 @@ def test_batches_hold_ten_messages_and_each_carries_the_event_id_as_dedup_key(st
         body = json.loads(message["Body"])
         assert body["dedup_key"] == body["event"]["id"] == body["event_id"]
         assert message["MessageAttributes"]["event_id"]["StringValue"] == body["event_id"]
+
+
+def test_an_event_too_large_for_sqs_is_notified_with_its_essentials(stack):
+    notifier = SqsNotifier(stack.session.client("sqs"), stack.queue_url, FakeClock())
+    huge = {
+        "id": "evt_huge",
+        "type": "replied",
+        "timestamp": "2026-11-20T11:00:00Z",
+        "metadata": {"body": "x" * 400_000},
+    }
+
+    notifier.send([huge], "acme", "cmp_a")
+
+    body = json.loads(stack.messages()[0]["Body"])
+    assert body["event_truncated"] is True
+    assert body["event"]["id"] == "evt_huge"
+    assert "metadata" not in body["event"]
