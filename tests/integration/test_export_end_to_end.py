@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import time
 import math
 from collections import Counter
 from datetime import UTC, datetime, timedelta
