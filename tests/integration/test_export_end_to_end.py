@@ -5,8 +5,8 @@ from __future__ import annotations
 import gzip
 import io
 import json
-import time
 import math
+import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
