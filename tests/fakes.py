@@ -45,6 +45,7 @@ class FakeLeadLex:
     used: int = 0
     day: int = 0
     refused: list[datetime] = field(default_factory=list)  # 429s for a spent daily quota
+    before_request: list[Any] = field(default_factory=list)  # callables(path, query)
 
     def transport(self) -> httpx.MockTransport:
         return httpx.MockTransport(self.handle)
@@ -59,6 +60,8 @@ class FakeLeadLex:
     def handle(self, request: httpx.Request) -> httpx.Response:
         query = dict(request.url.params)
         self.calls.append((request.url.path, query))
+        for hook in self.before_request:
+            hook(request.url.path, query)
         if self.failures:
             failure = self.failures.pop(0)
             if isinstance(failure, Exception):
