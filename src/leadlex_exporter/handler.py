@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import uuid
 from contextlib import AbstractContextManager
@@ -41,8 +42,18 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     settings = Settings.from_env(os.environ)
     clock = SystemClock()
     remaining = timedelta(milliseconds=context.get_remaining_time_in_millis())
-    summary = run_export(settings, clock, clock.now() + remaining, boto3.session.Session())
+    summary = run_export(
+        settings, clock, clock.now() + remaining, boto3.session.Session(), secrets=warm_secrets()
+    )
     return summary.as_dict()
+
+
+@functools.cache
+def warm_secrets() -> parameters.SecretsProvider:
+    """One provider per Lambda sandbox, so warm invocations reuse the cached secret."""
+    return parameters.SecretsProvider(
+        boto3_client=boto3.client("secretsmanager", config=AWS_CONFIG)
+    )
 
 
 def run_export(
@@ -51,12 +62,13 @@ def run_export(
     ends_at: Any,
     session: boto3.session.Session,
     http_factory: HttpFactory | None = None,
+    secrets: parameters.SecretsProvider | None = None,
 ) -> RunSummary:
     """Everything one invocation does; tests call it with a fake clock or a short deadline."""
-    secrets = session.client("secretsmanager", config=AWS_CONFIG)
-    document = parameters.SecretsProvider(boto3_client=secrets).get(
-        settings.secret_id, max_age=settings.secret_max_age_seconds
+    provider = secrets or parameters.SecretsProvider(
+        boto3_client=session.client("secretsmanager", config=AWS_CONFIG)
     )
+    document = provider.get(settings.secret_id, max_age=settings.secret_max_age_seconds)
     workspaces, invalid = parse_secret(document)  # type: ignore[arg-type]
     run_id = uuid.uuid4().hex[:12]
     run = RunContext(

@@ -52,6 +52,14 @@ class RecentIds:
         cutoff = int(before.timestamp()) - 1
         self.entries = {k: t for k, t in self.entries.items() if t >= cutoff}
 
+    def limit(self, size: int) -> bool:
+        """Keep the `size` newest ids (an item must stay under DynamoDB's 400 KB); True if cut."""
+        if len(self.entries) <= size:
+            return False
+        newest = sorted(self.entries.items(), key=lambda item: item[1])[-size:]
+        self.entries = dict(newest)
+        return True
+
     def copy(self) -> RecentIds:
         return RecentIds(self.entries)
 

@@ -41,6 +41,11 @@ from leadlex_exporter.timestamps import format_timestamp, parse_timestamp
 
 logger = Logger(child=True)
 
+# 12 bytes each: 300 KB at most, so checkpoint items stay under DynamoDB's 400 KB. Past this
+# many events inside one lookback window of one campaign, the oldest ids are forgotten (logged):
+# a late event among them could then be exported twice, never lost.
+MAX_RECENT_IDS = 25_000
+
 
 @dataclass
 class RunContext:
@@ -360,6 +365,8 @@ def _apply_recent(
             recent.add(key, instant)
     if watermark is not None:
         recent.prune(_instant(watermark) - lookback)
+    if recent.limit(MAX_RECENT_IDS):
+        logger.warning("recent ids cut to fit the checkpoint item", kept=MAX_RECENT_IDS)
     return recent
 
 
