@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from leadlex_exporter.state import content_hash, id_hash
 from leadlex_exporter.timestamps import parse_timestamp
 
 ADDED_FIELDS = ("workspace", "campaign_id")
@@ -125,3 +126,22 @@ def _lines(body: bytes) -> Iterator[bytes]:
         for line in stream:
             if line.strip():
                 yield line
+
+
+def identify(raw: Any) -> tuple[bytes, datetime | None, str | None]:
+    """(dedupe key, instant, problem) of one record; problem is None for a placeable event."""
+    if not isinstance(raw, dict):
+        return content_hash(raw), None, "record is not a JSON object"
+    instant = parse_timestamp(raw.get("timestamp"))
+    event_id = raw.get("id")
+    has_id = (
+        isinstance(event_id, str | int)
+        and not isinstance(event_id, bool)
+        and (str(event_id).strip() != "")
+    )
+    key = id_hash(event_id) if has_id else content_hash(raw)
+    if not has_id:
+        return key, instant, "record has no id"
+    if instant is None:
+        return key, None, "record has no readable timestamp"
+    return key, instant, None

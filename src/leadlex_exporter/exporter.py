@@ -8,14 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
 
 import httpx
 from aws_lambda_powertools import Logger
 from botocore.exceptions import BotoCoreError, ClientError
 
+from leadlex_exporter.context import RunContext
 from leadlex_exporter.errors import (
     AuthenticationError,
     DeliveryError,
@@ -29,7 +28,8 @@ from leadlex_exporter.errors import (
 )
 from leadlex_exporter.leadlex import LeadLexClient
 from leadlex_exporter.quota import Purpose, QuotaGuard
-from leadlex_exporter.sync import CampaignStats, CampaignSync, RunContext
+from leadlex_exporter.summary import RunSummary, WorkspaceResult
+from leadlex_exporter.sync import CampaignSync
 from leadlex_exporter.workspaces import InvalidEntry, Workspace
 
 logger = Logger(child=True)
@@ -43,79 +43,6 @@ CAMPAIGN_ERRORS = (
     BotoCoreError,
     ValueError,
 )
-
-
-@dataclass
-class WorkspaceResult:
-    name: str
-    status: str = "ok"  # ok | failed | quota_wait | stopped
-    error: str | None = None
-    campaigns: int = 0
-    failed_campaigns: dict[str, str] = field(default_factory=dict)
-    busy_campaigns: list[str] = field(default_factory=list)
-    backfilling: int = 0
-    stats: CampaignStats = field(default_factory=CampaignStats)
-    api_calls: int = 0
-    quota_remaining: int | None = None
-    quota_limited: bool = False
-
-    def add(self, stats: CampaignStats) -> None:
-        for name in (
-            "exported",
-            "notified",
-            "quarantined",
-            "duplicates_skipped",
-            "pages",
-            "commits",
-            "recovered",
-        ):
-            setattr(self.stats, name, getattr(self.stats, name) + getattr(stats, name))
-
-
-@dataclass
-class RunSummary:
-    run_id: str
-    workspaces: list[WorkspaceResult] = field(default_factory=list)
-    invalid_entries: list[InvalidEntry] = field(default_factory=list)
-    stopped_early: str | None = None  # "time" when the deadline stopped the run
-
-    @property
-    def ok(self) -> bool:
-        return not self.invalid_entries and all(
-            w.status in ("ok", "quota_wait", "stopped") and not w.failed_campaigns
-            for w in self.workspaces
-        )
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "status": "ok" if self.ok else "partial_failure",
-            "run_id": self.run_id,
-            "stopped_early": self.stopped_early
-            or ("quota" if any(w.quota_limited for w in self.workspaces) else None),
-            "invalid_entries": [
-                {"entry": e.label, "problem": e.problem} for e in self.invalid_entries
-            ],
-            "workspaces": [
-                {
-                    "workspace": w.name,
-                    "status": w.status,
-                    "error": w.error,
-                    "campaigns": w.campaigns,
-                    "failed_campaigns": w.failed_campaigns,
-                    "busy_campaigns": w.busy_campaigns,
-                    "backfilling": w.backfilling,
-                    "events_exported": w.stats.exported,
-                    "events_notified": w.stats.notified,
-                    "events_quarantined": w.stats.quarantined,
-                    "duplicates_skipped": w.stats.duplicates_skipped,
-                    "api_calls": w.api_calls,
-                    "quota_remaining": w.quota_remaining,
-                    "quota_limited": w.quota_limited,
-                    "commits_recovered": w.stats.recovered,
-                }
-                for w in self.workspaces
-            ],
-        }
 
 
 class Exporter:

@@ -19,12 +19,13 @@ from botocore.config import Config
 from leadlex_exporter import metrics
 from leadlex_exporter.checkpoints import CheckpointStore
 from leadlex_exporter.clock import Clock, Deadline, SystemClock
-from leadlex_exporter.exporter import Exporter, HttpFactory, RunSummary
+from leadlex_exporter.context import RunContext
+from leadlex_exporter.exporter import Exporter, HttpFactory
 from leadlex_exporter.leadlex import build_http_client
 from leadlex_exporter.notify_sqs import SqsNotifier
 from leadlex_exporter.settings import Settings
 from leadlex_exporter.sink_s3 import S3Sink
-from leadlex_exporter.sync import RunContext
+from leadlex_exporter.summary import RunSummary
 from leadlex_exporter.timestamps import floor_second
 from leadlex_exporter.workspaces import parse_secret
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
 
-from leadlex_exporter.exporter import RunSummary
+from leadlex_exporter.summary import RunSummary
 
 
 def publish(summary: RunSummary, namespace: str, service: str) -> None:

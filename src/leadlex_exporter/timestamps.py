@@ -47,3 +47,11 @@ def to_epoch(instant: datetime) -> float:
 
 def from_epoch(seconds: float) -> datetime:
     return datetime.fromtimestamp(seconds, tz=UTC)
+
+
+def require_timestamp(text: str | None) -> datetime:
+    """A timestamp this exporter wrote itself; anything else is a bug worth stopping for."""
+    instant = parse_timestamp(text)
+    if instant is None:
+        raise ValueError(f"not a timestamp: {text!r}")
+    return instant
