@@ -49,8 +49,14 @@ test-slow: venv
 demo: venv
 	$(PY) -m scripts.demo
 
-bench: venv
-	$(PY) -m scripts.bench
+# dlt (the peer) and a stand-in for the Lambda runtime's boto3 live in their own environment.
+bench: venv tools
+	test -x .venv-bench/bin/python || $(UV) venv -q --python $(PYTHON) .venv-bench
+	$(UV) pip install -q --python .venv-bench/bin/python 'dlt[filesystem]==1.31.0'
+	$(UV) pip install -q --python .venv-bench/bin/python --compile-bytecode \
+		--target .venv-bench/lambda-runtime boto3
+	AWS_DEFAULT_REGION=us-east-1 $(TOOLS)/bin/sam build --template template.yaml --build-dir .aws-sam/build
+	$(PY) -m bench
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .aws-sam .pytest_cache .mypy_cache .ruff_cache
