@@ -129,9 +129,13 @@ class CommitLog:
         keys = [self._object_key(p.target, pending["seq"], pending["run_id"]) for p in plans]
         if keys != pending["keys"]:
             raise ValueError("a pending commit does not rebuild to the keys it recorded")
-        for plan, key in zip(plans, keys, strict=True):
-            if rewrite_source or key != pending.get("source"):
-                self.run.sink.put(key, plan.body())
+        self.run.sink.put_many(
+            [
+                (key, plan.body)
+                for plan, key in zip(plans, keys, strict=True)
+                if rewrite_source or key != pending.get("source")
+            ]
+        )
         notify = [
             e.event
             for e in entries

@@ -9,7 +9,9 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+import threading
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from aws_lambda_powertools import Logger
@@ -77,13 +79,23 @@ class SqsNotifier:
         self.clock = clock
         self.max_attempts = max_attempts
         self.jitter = jitter
+        self.workers = 8
         self.requests = 0
         self.sent = 0
+        self._lock = threading.Lock()
 
     def send(self, events: Iterable[dict[str, Any]], workspace: str, campaign_id: str) -> int:
         entries = [self._entry(i, e, workspace, campaign_id) for i, e in enumerate(events)]
-        for chunk in _chunks(entries):
-            self._send_chunk(chunk)
+        chunks = list(_chunks(entries))
+        if len(chunks) <= 1:
+            for chunk in chunks:
+                self._send_chunk(chunk)
+            return len(entries)
+        # Batches go out concurrently; every one has been accepted (or raised) before the
+        # caller commits, so the at-least-once guarantee does not change.
+        with ThreadPoolExecutor(max_workers=min(self.workers, len(chunks))) as pool:
+            for future in [pool.submit(self._send_chunk, chunk) for chunk in chunks]:
+                future.result()
         return len(entries)
 
     def _entry(
@@ -105,10 +117,11 @@ class SqsNotifier:
     def _send_chunk(self, chunk: list[dict[str, Any]]) -> None:
         pending = chunk
         for attempt in range(1, self.max_attempts + 1):
-            self.requests += 1
             response = self.sqs.send_message_batch(QueueUrl=self.queue_url, Entries=pending)
             failed_ids = {f["Id"] for f in response.get("Failed", [])}
-            self.sent += len(pending) - len(failed_ids)
+            with self._lock:
+                self.requests += 1
+                self.sent += len(pending) - len(failed_ids)
             if not failed_ids:
                 return
             codes = sorted({f.get("Code", "?") for f in response.get("Failed", [])})

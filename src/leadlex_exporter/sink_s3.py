@@ -9,6 +9,9 @@ Names and ids are percent-encoded (`/`, `=`, `%`, spaces...), so no value can le
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import quote
 
@@ -47,11 +50,28 @@ class S3Sink:
         self.s3 = s3_client
         self.bucket = bucket
         self.puts = 0
+        self._lock = threading.Lock()
 
     def put(self, key: str, body: bytes) -> None:
         # No Content-Encoding: readers must see a .gz file, not bytes to inflate on the fly.
         self.s3.put_object(Bucket=self.bucket, Key=key, Body=body, ContentType="application/gzip")
-        self.puts += 1
+        with self._lock:
+            self.puts += 1
+
+    def put_many(self, items: list[tuple[str, Callable[[], bytes]]], workers: int = 8) -> None:
+        """PUT several objects at once (bodies built in the workers); every PUT has finished,
+        or raised, when this returns."""
+        if len(items) <= 1:
+            for key, body in items:
+                self.put(key, body())
+            return
+
+        def put_one(key: str, body: Callable[[], bytes]) -> None:
+            self.put(key, body())
+
+        with ThreadPoolExecutor(max_workers=min(workers, len(items))) as pool:
+            for future in [pool.submit(put_one, key, body) for key, body in items]:
+                future.result()
 
     def get(self, key: str) -> bytes | None:
         try:
