@@ -90,20 +90,23 @@ class CheckpointStore:
         state: CampaignState,
         recent: RecentIds,
         updated_at: str,
+        release: bool = False,
     ) -> None:
+        """The new state; with `release`, the lease goes in the same write (nothing follows)."""
         values: dict[str, Any] = {
             ":n": {"N": str(new_seq)},
             ":s": {"S": state.to_json()},
             ":t": {"S": updated_at},
         }
         expression = "SET seq = :n, #st = :s, updated_at = :t"
+        removed = ["pending", *(["lease_owner", "lease_until"] if release else [])]
         blob = recent.to_bytes()
         if blob:
             values[":r"] = {"B": blob}
-            expression += ", recent = :r REMOVE pending"
+            expression += ", recent = :r"
         else:
-            expression += " REMOVE pending, recent"
-        self._fenced(pk, owner, seq, expression, values)
+            removed.append("recent")
+        self._fenced(pk, owner, seq, f"{expression} REMOVE {', '.join(removed)}", values)
 
     def release(self, pk: str, owner: str) -> None:
         try:

@@ -57,8 +57,12 @@ class CommitLog:
         self.cp = checkpoint
         self.stats = stats
 
-    def commit(self, entries: list[Entry], state: CampaignState, walk: Walk) -> None:
-        """Make `entries` and `state` durable together, exactly once (steps 1-5 above)."""
+    def commit(
+        self, entries: list[Entry], state: CampaignState, walk: Walk, *, release: bool = False
+    ) -> None:
+        """Make `entries` and `state` durable together, exactly once (steps 1-5 above).
+
+        `release`: this is the campaign's last write of the run, so the lease goes with it."""
         new_seq = self.cp.seq + 1
         plans = plan_objects(entries, self.workspace, self.campaign_id)
         keys = [self._object_key(p.target, new_seq, self.run.run_id) for p in plans]
@@ -84,7 +88,7 @@ class CommitLog:
             else:
                 pending.update(source=keys[0], kind="events" if plans[0].target else "quarantine")
             self.run.store.record_pending(self.cp.pk, self.run.run_id, self.cp.seq, pending)
-        self._complete(pending, entries, state, rewrite_source=True)
+        self._complete(pending, entries, state, rewrite_source=True, release=release)
 
     def recover(self) -> CampaignState | None:
         """Finish (or undo) the commit a crashed invocation left pending; the state after it."""
@@ -124,6 +128,7 @@ class CommitLog:
         state: CampaignState,
         *,
         rewrite_source: bool,
+        release: bool = False,
     ) -> None:
         plans = plan_objects(entries, self.workspace, self.campaign_id)
         keys = [self._object_key(p.target, pending["seq"], pending["run_id"]) for p in plans]
@@ -152,6 +157,7 @@ class CommitLog:
             state,
             recent,
             self.run.clock.now().isoformat(),
+            release=release,
         )
         self.cp.seq, self.cp.recent, self.cp.pending = pending["seq"], recent, None
         self.stats.commits += 1

@@ -182,6 +182,8 @@ class Exporter:
         )
 
     def _release(self, sync: CampaignSync) -> None:
+        if sync.released:
+            return
         try:
             self.run.store.release(sync.cp.pk, self.run.run_id)
         except (ClientError, BotoCoreError):

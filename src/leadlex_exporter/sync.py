@@ -41,6 +41,7 @@ class CampaignSync:
         self.state = checkpoint.state
         self.batch: list[Entry] = []
         self.dirty = False  # pages absorbed since the last commit
+        self.released = False  # the lease went with the last commit
         self.stats = CampaignStats()
         self.commits = CommitLog(run, workspace, campaign_id, checkpoint, self.stats)
 
@@ -163,7 +164,10 @@ class CampaignSync:
 
     def flush(self, walk: Walk) -> None:
         entries, self.batch, self.dirty = self.batch, [], False
-        self.commits.commit(entries, self.state, walk)
+        # Caught up (no walk left): nothing else is written this run, the lease can go too.
+        caught_up = self.state.backfill is None and self.state.fresh is None
+        self.commits.commit(entries, self.state, walk, release=caught_up)
+        self.released = caught_up
 
     def recover(self) -> None:
         state = self.commits.recover()

@@ -62,10 +62,17 @@ def test_idle_run_costs_one_call_per_campaign(stack, api, clock):
     run_exporter(stack, clock, api)
     api.calls.clear()
     clock.advance(minutes=15)
+    writes: list[str] = []
+    stack.session.events.register(
+        "before-call.dynamodb.*", lambda event_name, **_: writes.append(event_name)
+    )
 
     result = run_exporter(stack, clock, api)
 
     assert result["status"] == "ok"
+    # Per campaign: take the lease, then commit the window with the lease released in it.
+    assert writes.count("before-call.dynamodb.UpdateItem") == 2 * 2
+    assert not [i for i in stack.items() if "lease_owner" in i]
     assert event_calls(api) == 2
     assert len(api.calls) == 2
 
