@@ -127,7 +127,7 @@ def show_duckdb(target: Path) -> None:
     rows = duckdb.sql(f"""
         select workspace, type, count(*) as events, count(distinct id) as ids,
                min(event_date) as first_day, max(event_date) as last_day
-        from read_json('{target}/events/*/*/*/*.jsonl.gz', format='newline_delimited',
+        from read_json('{target}/events/*/*/*.jsonl.gz', format='newline_delimited',
                        hive_partitioning=true, union_by_name=true)
         group by all order by workspace, events desc""").fetchall()
     print(f"   {'workspace':<9} {'type':<13} {'events':>6} {'ids':>6}  days")

@@ -25,6 +25,23 @@ def campaign_pk(workspace: str, campaign_id: str) -> str:
 
 
 @dataclass
+class MemberCommit:
+    """One campaign's part of a group commit: its state after the group (`seq` is the one read)."""
+
+    pk: str
+    seq: int
+    state: str
+    recent: RecentIds
+    release: bool = False
+
+
+@dataclass
+class PendingMember:
+    pending: dict[str, Any]
+    recent: RecentIds
+
+
+@dataclass
 class Checkpoint:
     pk: str
     seq: int
@@ -69,44 +86,86 @@ class CheckpointStore:
             pending=json.loads(item["pending"]["S"]) if "pending" in item else None,
         )
 
-    def record_pending(self, pk: str, owner: str, seq: int, pending: dict[str, Any]) -> None:
-        self._fenced(
-            pk,
-            owner,
-            seq,
-            "SET pending = :p",
-            {":p": {"S": json.dumps(pending, separators=(",", ":"))}},
+    def record_pending_group(
+        self, owner: str, group_id: str, members: list[tuple[MemberCommit, str]]
+    ) -> None:
+        """Step 1 of a group commit: `pending` on every member, in one transaction."""
+        self._transact(
+            [
+                self._fence(
+                    commit.pk,
+                    owner,
+                    commit.seq,
+                    "SET pending = :p, pending_group = :g",
+                    {":p": {"S": pending}, ":g": {"S": group_id}},
+                )
+                for commit, pending in members
+            ]
         )
 
-    def clear_pending(self, pk: str, owner: str, seq: int) -> None:
-        self._fenced(pk, owner, seq, "REMOVE pending", {})
-
-    def commit(
-        self,
-        pk: str,
-        owner: str,
-        seq: int,
-        new_seq: int,
-        state: CampaignState,
-        recent: RecentIds,
-        updated_at: str,
-        release: bool = False,
+    def commit_group(
+        self, owner: str, group_id: str | None, commits: list[MemberCommit], updated_at: str
     ) -> None:
-        """The new state; with `release`, the lease goes in the same write (nothing follows)."""
-        values: dict[str, Any] = {
-            ":n": {"N": str(new_seq)},
-            ":s": {"S": state.to_json()},
-            ":t": {"S": updated_at},
-        }
-        expression = "SET seq = :n, #st = :s, updated_at = :t"
-        removed = ["pending", *(["lease_owner", "lease_until"] if release else [])]
-        blob = recent.to_bytes()
-        if blob:
-            values[":r"] = {"B": blob}
-            expression += ", recent = :r"
-        else:
-            removed.append("recent")
-        self._fenced(pk, owner, seq, f"{expression} REMOVE {', '.join(removed)}", values)
+        """The members' new states in one transaction. With a pending group, each member is
+        matched by `pending_group` (a recovering run may not hold every member's lease);
+        without one, by lease and seq. A member with `release` lets its lease go too."""
+        updates = []
+        for commit in commits:
+            values: dict[str, Any] = {
+                ":n": {"N": str(commit.seq + 1)},
+                ":s": {"S": commit.state},
+                ":t": {"S": updated_at},
+            }
+            expression = "SET seq = :n, #st = :s, updated_at = :t"
+            removed = ["pending", "pending_group"]
+            if commit.release:
+                removed += ["lease_owner", "lease_until"]
+            blob = commit.recent.to_bytes()
+            if blob:
+                values[":r"] = {"B": blob}
+                expression += ", recent = :r"
+            else:
+                removed.append("recent")
+            expression += f" REMOVE {', '.join(removed)}"
+            if group_id is None:
+                updates.append(self._fence(commit.pk, owner, commit.seq, expression, values))
+            else:
+                values.update({":g": {"S": group_id}, ":seq": {"N": str(commit.seq)}})
+                condition = "pending_group = :g AND " + _seq_condition(commit.seq)
+                updates.append(self._item(commit.pk, expression, condition, values))
+        self._transact(updates)
+
+    def pending_members(self, group_id: str, pks: list[str]) -> dict[str, PendingMember]:
+        """The members of a group that still have it pending (all of them, or none)."""
+        found: dict[str, PendingMember] = {}
+        keys = [{"pk": {"S": pk}} for pk in pks]
+        while keys:
+            response = self.ddb.batch_get_item(
+                RequestItems={self.table: {"Keys": keys[:100], "ConsistentRead": True}}
+            )
+            for item in response.get("Responses", {}).get(self.table, []):
+                if item.get("pending_group", {}).get("S") == group_id:
+                    found[item["pk"]["S"]] = PendingMember(
+                        pending=json.loads(item["pending"]["S"]),
+                        recent=RecentIds.from_bytes(item.get("recent", {}).get("B")),
+                    )
+            unprocessed = response.get("UnprocessedKeys", {}).get(self.table, {}).get("Keys", [])
+            keys = unprocessed + keys[100:]
+        return found
+
+    def clear_group(self, group_id: str, pks: list[str]) -> None:
+        """Roll a group back: `pending` goes, states stay."""
+        self._transact(
+            [
+                self._item(
+                    pk,
+                    "REMOVE pending, pending_group",
+                    "pending_group = :g",
+                    {":g": {"S": group_id}},
+                )
+                for pk in pks
+            ]
+        )
 
     def release(self, pk: str, owner: str) -> None:
         try:
@@ -136,15 +195,37 @@ class CheckpointStore:
             },
         )
 
-    def _fenced(
+    def _fence(
         self, pk: str, owner: str, seq: int, expression: str, values: dict[str, Any]
-    ) -> None:
-        condition = "lease_owner = :o AND " + (
-            "seq = :seq" if seq else "(attribute_not_exists(seq) OR seq = :seq)"
-        )
+    ) -> dict[str, Any]:
+        condition = "lease_owner = :o AND " + _seq_condition(seq)
         values = {**values, ":o": {"S": owner}, ":seq": {"N": str(seq)}}
+        return self._item(pk, expression, condition, values)
+
+    def _item(
+        self, pk: str, expression: str, condition: str, values: dict[str, Any]
+    ) -> dict[str, Any]:
+        update: dict[str, Any] = {
+            "TableName": self.table,
+            "Key": {"pk": {"S": pk}},
+            "UpdateExpression": expression,
+            "ConditionExpression": condition,
+            "ExpressionAttributeValues": values,
+        }
+        if "#st" in expression:
+            update["ExpressionAttributeNames"] = {"#st": "state"}
+        return update
+
+    def _transact(self, updates: list[dict[str, Any]]) -> None:
+        """All updates or none; a failed condition is LeaseLostError."""
+        if not updates:
+            return
+        self.writes += len(updates)
         try:
-            self._update(pk, expression, condition, values)
+            if len(updates) == 1:
+                self.ddb.update_item(**updates[0])
+            else:
+                self.ddb.transact_write_items(TransactItems=[{"Update": u} for u in updates])
         except ClientError as exc:
             if _conditional(exc):
                 raise LeaseLostError("the checkpoint changed under this invocation") from None
@@ -158,22 +239,23 @@ class CheckpointStore:
         values: dict[str, Any],
         returns: str = "NONE",
     ) -> dict[str, Any]:
-        names = {"#st": "state"} if "#st" in expression else None
-        kwargs: dict[str, Any] = {
-            "TableName": self.table,
-            "Key": {"pk": {"S": pk}},
-            "UpdateExpression": expression,
-            "ConditionExpression": condition,
-            "ExpressionAttributeValues": values,
-            "ReturnValues": returns,
-        }
-        if names:
-            kwargs["ExpressionAttributeNames"] = names
+        kwargs = self._item(pk, expression, condition, values)
+        kwargs["ReturnValues"] = returns
         self.writes += 1
         response = self.ddb.update_item(**kwargs)
         attributes: dict[str, Any] = response.get("Attributes", {})
         return attributes
 
 
+def _seq_condition(seq: int) -> str:
+    return "seq = :seq" if seq else "(attribute_not_exists(seq) OR seq = :seq)"
+
+
 def _conditional(exc: ClientError) -> bool:
-    return exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
+    error = exc.response.get("Error", {})
+    if error.get("Code") == "ConditionalCheckFailedException":
+        return True
+    reasons = exc.response.get("CancellationReasons") or []
+    return error.get("Code") == "TransactionCanceledException" and any(
+        r.get("Code") == "ConditionalCheckFailed" for r in reasons
+    )

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import itertools
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from leadlex_exporter.checkpoints import CheckpointStore
@@ -22,6 +23,11 @@ class RunContext:
     store: CheckpointStore
     sink: S3Sink
     notifier: SqsNotifier
+    _groups: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+
+    def next_group_id(self) -> str:
+        """Unique to this run; with the run id, unique to the bucket (object keys use it)."""
+        return f"{self.run_id}-{next(self._groups):05d}"
 
     @property
     def lookback(self) -> timedelta:

@@ -14,7 +14,8 @@ import httpx
 from aws_lambda_powertools import Logger
 from botocore.exceptions import BotoCoreError, ClientError
 
-from leadlex_exporter.context import RunContext
+from leadlex_exporter.checkpoints import Checkpoint
+from leadlex_exporter.context import CampaignStats, RunContext
 from leadlex_exporter.errors import (
     AuthenticationError,
     DeliveryError,
@@ -26,6 +27,7 @@ from leadlex_exporter.errors import (
     PermissionDeniedError,
     QuotaExhaustedError,
 )
+from leadlex_exporter.group import CommitGroup
 from leadlex_exporter.leadlex import LeadLexClient
 from leadlex_exporter.quota import Purpose, QuotaGuard
 from leadlex_exporter.summary import RunSummary, WorkspaceResult
@@ -93,6 +95,7 @@ class Exporter:
             )
             return
         syncs: list[CampaignSync] = []
+        group = CommitGroup(self.run, workspace.name)
         try:
             with self.http_factory(workspace.api_key) as http:
                 client = LeadLexClient(http, guard, self.run.deadline)
@@ -101,9 +104,10 @@ class Exporter:
                 )
                 result.campaigns = len(campaign_ids)
                 guard.fresh_calls_per_run += len(campaign_ids) + (0 if workspace.campaigns else 1)
-                syncs = self._open(workspace, campaign_ids, client, result)
+                syncs = self._open(workspace, campaign_ids, client, group, result)
                 for purpose in (Purpose.FRESH, Purpose.BACKFILL):
-                    self._phase(syncs, purpose, result)
+                    self._phase(syncs, purpose, group, result)
+                group.commit()
         except (AuthenticationError, PermissionDeniedError) as exc:
             result.status, result.error = "failed", str(exc)
             logger.error("workspace failed", workspace=workspace.name, error=str(exc))
@@ -116,6 +120,7 @@ class Exporter:
             result.status, result.error = "failed", f"AWS error ({type(exc).__name__})"
             logger.error("workspace failed on AWS", workspace=workspace.name, error=str(exc))
         finally:
+            self._commit_quietly(group, result)
             for sync in syncs:
                 result.add(sync.stats)
                 result.backfilling += sync.needs_backfill
@@ -129,20 +134,24 @@ class Exporter:
         workspace: Workspace,
         campaign_ids: tuple[str, ...],
         client: LeadLexClient,
+        group: CommitGroup,
         result: WorkspaceResult,
     ) -> list[CampaignSync]:
         syncs = []
         until = self.run.deadline.ends_at
         for campaign_id in campaign_ids:
-            now = self.run.clock.now()
-            try:
-                checkpoint = self.run.store.acquire(
+
+            def acquire(campaign_id: str = campaign_id) -> Checkpoint:
+                return self.run.store.acquire(
                     workspace.name,
                     campaign_id,
                     self.run.run_id,
                     int(until.timestamp() * 1000),
-                    int(now.timestamp() * 1000),
+                    int(self.run.clock.now().timestamp() * 1000),
                 )
+
+            try:
+                checkpoint = acquire()
             except LeaseHeldError:
                 result.busy_campaigns.append(campaign_id)
                 logger.info(
@@ -151,17 +160,30 @@ class Exporter:
                     campaign_id=campaign_id,
                 )
                 continue
-            sync = CampaignSync(self.run, workspace.name, campaign_id, client, checkpoint)
+            stats = CampaignStats()
+            if checkpoint.pending:
+                try:
+                    group.recover(checkpoint, stats)
+                    checkpoint = acquire()  # the state after the group, read back
+                except CAMPAIGN_ERRORS as exc:
+                    result.add(stats)
+                    self._fail_id(workspace.name, campaign_id, result, exc)
+                    self._release_pk(checkpoint.pk, campaign_id)
+                    continue
+            sync = CampaignSync(self.run, workspace.name, campaign_id, client, checkpoint, group)
+            sync.stats = stats
             syncs.append(sync)
-            try:
-                sync.recover()
-            except CAMPAIGN_ERRORS as exc:
-                self._fail(sync, result, exc)
         return syncs
 
-    def _phase(self, syncs: list[CampaignSync], purpose: Purpose, result: WorkspaceResult) -> None:
+    def _phase(
+        self,
+        syncs: list[CampaignSync],
+        purpose: Purpose,
+        group: CommitGroup,
+        result: WorkspaceResult,
+    ) -> None:
         for sync in syncs:
-            if sync.campaign_id in result.failed_campaigns:
+            if sync.campaign_id in result.failed_campaigns or sync.stopped:
                 continue
             try:
                 sync.sync(purpose)
@@ -172,23 +194,48 @@ class Exporter:
             except (AuthenticationError, PermissionDeniedError):
                 raise
             except CAMPAIGN_ERRORS as exc:
-                self._fail(sync, result, exc)
+                self._fail_id(sync.workspace, sync.campaign_id, result, exc)
+            finally:
+                self._group_failures(group, result)
 
-    def _fail(self, sync: CampaignSync, result: WorkspaceResult, exc: Exception) -> None:
+    def _group_failures(self, group: CommitGroup, result: WorkspaceResult) -> None:
+        """Campaigns whose group could not be committed fail too (it stays pending for them)."""
+        for campaign_id, message in group.failed.items():
+            if campaign_id not in result.failed_campaigns:
+                result.failed_campaigns[campaign_id] = message
+                logger.error(
+                    "campaign failed",
+                    workspace=group.workspace,
+                    campaign_id=campaign_id,
+                    error=message,
+                )
+        group.failed.clear()
+
+    def _commit_quietly(self, group: CommitGroup, result: WorkspaceResult) -> None:
+        """Keep what was read before an error stopped the workspace."""
+        try:
+            group.commit()
+        except Exception:  # noqa: BLE001 - each member's failure is recorded below
+            logger.exception("could not keep progress", workspace=group.workspace)
+        self._group_failures(group, result)
+
+    def _fail_id(
+        self, workspace: str, campaign_id: str, result: WorkspaceResult, exc: Exception
+    ) -> None:
         message = str(exc) if isinstance(exc, ExporterError) else type(exc).__name__
-        result.failed_campaigns[sync.campaign_id] = message
-        logger.error(
-            "campaign failed", workspace=sync.workspace, campaign_id=sync.campaign_id, error=message
-        )
+        result.failed_campaigns[campaign_id] = message
+        logger.error("campaign failed", workspace=workspace, campaign_id=campaign_id, error=message)
 
     def _release(self, sync: CampaignSync) -> None:
-        if sync.released:
-            return
+        if not sync.released:
+            self._release_pk(sync.cp.pk, sync.campaign_id)
+
+    def _release_pk(self, pk: str, campaign_id: str) -> None:
         try:
-            self.run.store.release(sync.cp.pk, self.run.run_id)
+            self.run.store.release(pk, self.run.run_id)
         except (ClientError, BotoCoreError):
             logger.warning(
-                "lease not released; it expires at the deadline", campaign_id=sync.campaign_id
+                "lease not released; it expires at the deadline", campaign_id=campaign_id
             )
 
     def _save_quota(self, workspace: Workspace, guard: QuotaGuard) -> None:

@@ -5,13 +5,14 @@ from __future__ import annotations
 import functools
 import os
 import uuid
+from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 import httpx
-from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities import parameters
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.config import Config
@@ -29,17 +30,53 @@ from leadlex_exporter.summary import RunSummary
 from leadlex_exporter.timestamps import floor_second
 from leadlex_exporter.workspaces import parse_secret
 
+if TYPE_CHECKING:
+    from aws_lambda_powertools import Tracer
+
 logger = Logger()
-tracer = Tracer()
 
 AWS_CONFIG = Config(
     retries={"mode": "standard", "max_attempts": 8}, connect_timeout=5, read_timeout=30
 )
 
 
+Handler = Callable[[dict[str, Any], LambdaContext], dict[str, Any]]
+
+
 @logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler(capture_response=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    if trace_sdk_calls(os.environ):
+        return traced_handler()(event, context)
+    return handle(event, context)
+
+
+def trace_sdk_calls(env: Mapping[str, str]) -> bool:
+    """TRACE_SDK_CALLS=true (template parameter TraceSdkCalls): X-Ray subsegments per call."""
+    return env.get("TRACE_SDK_CALLS", "").strip().lower() == "true"
+
+
+@functools.cache
+def sdk_tracer() -> Tracer:
+    """The Powertools Tracer, made on first use: it imports aws_xray_sdk (about 17 MB and
+    100 ms) and patches boto3/httpx, so a sandbox without TRACE_SDK_CALLS never pays for it.
+    `Tracing: Active` alone still records each invocation's Lambda segments."""
+    from aws_lambda_powertools import Tracer
+
+    return Tracer()
+
+
+@functools.cache
+def traced_handler() -> Handler:
+    """handle() inside the `## lambda_handler` subsegment the decorator used to make."""
+
+    def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+        return handle(event, context)  # the subsegment takes this function's name
+
+    traced: Handler = sdk_tracer().capture_lambda_handler(lambda_handler, capture_response=False)
+    return traced
+
+
+def handle(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     settings = Settings.from_env(os.environ)
     clock = SystemClock()
     remaining = timedelta(milliseconds=context.get_remaining_time_in_millis())

@@ -1,17 +1,21 @@
 """SQS notifications: one message per notified event, sent in batches of ten.
 
+Batches go out in the background as soon as they are full (`queue`); `drain` sends the rest
+and waits for all of them, and a commit happens only after a successful drain.
+
 Entries that SQS reports as Failed are sent again with backoff; what still fails raises
 DeliveryError so the commit does not happen and the next run sends the batch again.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import random
 import threading
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from aws_lambda_powertools import Logger
@@ -83,26 +87,76 @@ class SqsNotifier:
         self.requests = 0
         self.sent = 0
         self._lock = threading.Lock()
+        self._buffer: list[dict[str, Any]] = []
+        self._buffer_bytes = 0
+        self._queued = 0
+        self._inflight: list[Future[None]] = []
+        self._pool: ThreadPoolExecutor | None = None
+        self._error: BaseException | None = None
 
     def send(self, events: Iterable[dict[str, Any]], workspace: str, campaign_id: str) -> int:
-        entries = [self._entry(i, e, workspace, campaign_id) for i, e in enumerate(events)]
-        chunks = list(_chunks(entries))
-        if len(chunks) <= 1:
-            for chunk in chunks:
-                self._send_chunk(chunk)
-            return len(entries)
-        # Batches go out concurrently; every one has been accepted (or raised) before the
-        # caller commits, so the at-least-once guarantee does not change.
-        with ThreadPoolExecutor(max_workers=min(self.workers, len(chunks))) as pool:
-            for future in [pool.submit(self._send_chunk, chunk) for chunk in chunks]:
-                future.result()
-        return len(entries)
+        """Send now: every batch has been accepted, or this raised, when it returns."""
+        for event in events:
+            self.queue(self.entry(event, workspace, campaign_id))
+        return self.drain()
 
-    def _entry(
-        self, index: int, event: dict[str, Any], workspace: str, campaign_id: str
-    ) -> dict[str, Any]:
+    def queue(self, entry: dict[str, Any]) -> None:
+        """Add a prepared entry (`entry`); full batches go out in the background at once."""
+        size = len(entry["MessageBody"].encode()) + 512
+        if self._buffer and (
+            len(self._buffer) == MAX_BATCH_ENTRIES or self._buffer_bytes + size > MAX_BATCH_BYTES
+        ):
+            self._submit()
+        self._buffer.append(entry)
+        self._buffer_bytes += size
+        self._queued += 1
+
+    @property
+    def buffered(self) -> int:
+        """Entries waiting for a batch to fill."""
+        return len(self._buffer)
+
+    def drain(self) -> int:
+        """Send what is buffered and wait for every batch queued since the last drain; raise
+        if any of them could not be delivered. Returns how many entries that was."""
+        if self._buffer:
+            self._submit()
+        inflight, self._inflight = self._inflight, []
+        for future in inflight:
+            self._settle(future)
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+        queued, self._queued = self._queued, 0
+        error, self._error = self._error, None
+        if error is not None:
+            raise error
+        return queued
+
+    def discard(self) -> None:
+        """Forget what is buffered (its commit failed; the next run sends it again)."""
+        self._buffer, self._buffer_bytes = [], 0
+        with contextlib.suppress(Exception):  # already reported by the failed commit
+            self.drain()
+
+    def _submit(self) -> None:
+        chunk, self._buffer, self._buffer_bytes = self._buffer, [], 0
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=self.workers)
+        self._inflight.append(self._pool.submit(self._send_chunk, chunk))
+        while len(self._inflight) > 4 * self.workers:  # bounded memory: wait for the oldest
+            self._settle(self._inflight.pop(0))
+
+    def _settle(self, future: Future[None]) -> None:
+        try:
+            future.result()
+        except BaseException as exc:  # noqa: BLE001 - kept for drain(), which raises it
+            if self._error is None:
+                self._error = exc
+
+    def entry(self, event: dict[str, Any], workspace: str, campaign_id: str) -> dict[str, Any]:
+        """The SendMessageBatch entry of one event, without its `Id` (given per batch)."""
         entry: dict[str, Any] = {
-            "Id": f"m{index}",
             "MessageBody": message_body(event, workspace, campaign_id),
             "MessageAttributes": _attributes(event, workspace, campaign_id),
         }
@@ -115,7 +169,7 @@ class SqsNotifier:
         return entry
 
     def _send_chunk(self, chunk: list[dict[str, Any]]) -> None:
-        pending = chunk
+        pending = [{"Id": f"m{i}", **entry} for i, entry in enumerate(chunk)]
         for attempt in range(1, self.max_attempts + 1):
             response = self.sqs.send_message_batch(QueueUrl=self.queue_url, Entries=pending)
             failed_ids = {f["Id"] for f in response.get("Failed", [])}
@@ -133,17 +187,3 @@ class SqsNotifier:
                 cap = min(8.0, 0.2 * 2 ** (attempt - 1))
                 self.clock.sleep(cap / 2 + cap / 2 * self.jitter())
         raise DeliveryError(f"SQS rejected {len(pending)} notification(s) after the retries")
-
-
-def _chunks(entries: list[dict[str, Any]]) -> Iterable[list[dict[str, Any]]]:
-    chunk: list[dict[str, Any]] = []
-    size = 0
-    for entry in entries:
-        entry_size = len(entry["MessageBody"].encode()) + 512
-        if chunk and (len(chunk) == MAX_BATCH_ENTRIES or size + entry_size > MAX_BATCH_BYTES):
-            yield chunk
-            chunk, size = [], 0
-        chunk.append(entry)
-        size += entry_size
-    if chunk:
-        yield chunk

@@ -25,7 +25,8 @@ class Settings:
     backfill_days: int = 0  # 0: everything the API still holds (it keeps 180 days)
     quota_reserve_percent: int = 10
     fresh_reserve_percent: int = 20
-    batch_max_events: int = 5_000
+    batch_max_events: int = 50_000  # a commit group's soft size (twice this is the hard one)
+    batch_max_seconds: int = 120  # a commit group's soft age
     max_calls_per_minute: int = 0  # 0: 80% of the plan's limit, read from X-RateLimit-Limit
     stop_margin_seconds: int = 45
     http_timeout_seconds: float = 20.0
@@ -66,7 +67,8 @@ class Settings:
             "BACKFILL_DAYS": ("backfill_days", 0, 0, 3650),
             "QUOTA_RESERVE_PERCENT": ("quota_reserve_percent", 10, 0, 90),
             "FRESH_RESERVE_PERCENT": ("fresh_reserve_percent", 20, 0, 90),
-            "BATCH_MAX_EVENTS": ("batch_max_events", 5_000, 100, 1_000_000),
+            "BATCH_MAX_EVENTS": ("batch_max_events", 50_000, 100, 1_000_000),
+            "BATCH_MAX_SECONDS": ("batch_max_seconds", 120, 1, 3_600),
             "MAX_CALLS_PER_MINUTE": ("max_calls_per_minute", 0, 0, 100_000),
             "STOP_MARGIN_SECONDS": ("stop_margin_seconds", 45, 0, 900),
             "HTTP_TIMEOUT_SECONDS": ("http_timeout_seconds", 20, 1, 300),

@@ -1,10 +1,11 @@
 """S3 objects: partition keys and the few operations the commit protocol needs.
 
 Layout (Hive style, chosen for Athena partition projection on the event's own date):
-    <export>/event_date=YYYY-MM-DD/workspace=<name>/campaign_id=<id>/part-<seq>-<run>.jsonl.gz
-    <quarantine>/workspace=<name>/campaign_id=<id>/part-<seq>-<run>.jsonl.gz
-    <staging>/workspace=<name>/campaign_id=<id>/<seq>-<run>.jsonl.gz
-Names and ids are percent-encoded (`/`, `=`, `%`, spaces...), so no value can leave its segment.
+    <export>/event_date=YYYY-MM-DD/workspace=<name>/part-<run>-<group>.jsonl.gz
+    <quarantine>/workspace=<name>/part-<run>-<group>.jsonl.gz
+One object holds the events of one date from every campaign of a commit group (group.py);
+each record names its campaign in `campaign_id`. Workspace names are percent-encoded (`/`,
+`=`, `%`, spaces...), so no value can leave its segment.
 """
 
 from __future__ import annotations
@@ -22,27 +23,15 @@ def segment(name: str, value: str) -> str:
     return f"{name}={quote(value, safe='')}"
 
 
-def campaign_path(workspace: str, campaign_id: str) -> str:
-    return f"{segment('workspace', workspace)}/{segment('campaign_id', campaign_id)}"
-
-
-def event_object_key(
-    prefix: str, event_date: str, workspace: str, campaign_id: str, seq: int, run_id: str
-) -> str:
+def event_object_key(prefix: str, event_date: str, workspace: str, group_id: str) -> str:
     return (
-        f"{prefix}/event_date={event_date}/{campaign_path(workspace, campaign_id)}"
-        f"/part-{seq:010d}-{run_id}.jsonl.gz"
+        f"{prefix}/event_date={event_date}/{segment('workspace', workspace)}"
+        f"/part-{group_id}.jsonl.gz"
     )
 
 
-def quarantine_object_key(
-    prefix: str, workspace: str, campaign_id: str, seq: int, run_id: str
-) -> str:
-    return f"{prefix}/{campaign_path(workspace, campaign_id)}/part-{seq:010d}-{run_id}.jsonl.gz"
-
-
-def staging_object_key(prefix: str, workspace: str, campaign_id: str, seq: int, run_id: str) -> str:
-    return f"{prefix}/{campaign_path(workspace, campaign_id)}/{seq:010d}-{run_id}.jsonl.gz"
+def quarantine_object_key(prefix: str, workspace: str, group_id: str) -> str:
+    return f"{prefix}/{segment('workspace', workspace)}/part-{group_id}.jsonl.gz"
 
 
 class S3Sink:

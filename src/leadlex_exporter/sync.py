@@ -1,7 +1,8 @@
 """The use case for one campaign: checkpoint -> fetch -> write S3 -> notify SQS -> commit.
 
 Pages are read in *walks* over windows pinned at a run's start (state.py says why they never
-skip or repeat); commits.py makes each batch of them durable exactly once.
+skip or repeat); each page goes into the workspace's commit group (group.py), which makes it
+durable exactly once together with the state after it.
 """
 
 from __future__ import annotations
@@ -12,10 +13,10 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from leadlex_exporter.batch import Entry, EventEntry, QuarantineEntry, identify
+from leadlex_exporter.batch import identify
 from leadlex_exporter.checkpoints import Checkpoint
-from leadlex_exporter.commits import CommitLog
 from leadlex_exporter.context import CampaignStats, RunContext
+from leadlex_exporter.group import CommitGroup, Record
 from leadlex_exporter.leadlex import PER_PAGE, LeadLexClient
 from leadlex_exporter.quota import Purpose
 from leadlex_exporter.state import Walk
@@ -32,6 +33,7 @@ class CampaignSync:
         campaign_id: str,
         client: LeadLexClient,
         checkpoint: Checkpoint,
+        group: CommitGroup,
     ):
         self.run = run
         self.workspace = workspace
@@ -39,14 +41,16 @@ class CampaignSync:
         self.client = client
         self.cp = checkpoint
         self.state = checkpoint.state
-        self.batch: list[Entry] = []
-        self.dirty = False  # pages absorbed since the last commit
+        self.group = group
+        self.unsaved: set[bytes] = set()  # recent ids in the group, not yet in cp.recent
         self.released = False  # the lease went with the last commit
+        self.stopped = False  # its group failed to commit: memory is ahead of DynamoDB
         self.stats = CampaignStats()
-        self.commits = CommitLog(run, workspace, campaign_id, checkpoint, self.stats)
 
     # -- the two phases of a run: fresh events first, history with what the quota leaves ----
     def sync(self, purpose: Purpose) -> None:
+        if self.stopped:
+            return
         self._start_if_new()
         if purpose is Purpose.BACKFILL:
             if self.state.backfill:
@@ -92,39 +96,38 @@ class CampaignSync:
     def _run_walk(
         self, walk: Walk, purpose: Purpose, until: Callable[[], bool] | None = None
     ) -> None:
-        try:
-            while until is None or not until():
-                page = self.client.events_page(
-                    self.campaign_id, walk.next_page, walk.lo, walk.hi, purpose
-                )
-                self.stats.pages += 1
-                self._absorb(walk, page.events)
-                walk.next_page += 1
-                self.dirty = True
-                done = (
-                    len(page.events) < PER_PAGE
-                    if page.total is None
-                    else (walk.next_page - 1) * PER_PAGE >= page.total or not page.events
-                )
-                if done:
-                    self._finish(walk)
-                if done or len(self.batch) >= self.run.settings.batch_max_events:
-                    self.flush(walk)
-                if done:
-                    return
-            if self.dirty:
-                self.flush(walk)
-        except Exception:
-            # Keep what whole pages gave us; the error itself is the caller's to judge.
-            if self.dirty:
-                self._flush_quietly(walk)
-            raise
+        while (until is None or not until()) and not self.stopped:
+            page = self.client.events_page(
+                self.campaign_id, walk.next_page, walk.lo, walk.hi, purpose
+            )
+            self.stats.pages += 1
+            records, advance = self._absorb(walk, page.events)
+            # The group may commit before taking the page: the state is still the one before it.
+            self.group.admit(self, records)
+            self.group.add(self, records, walk.hi_instant)
+            advance()
+            walk.next_page += 1
+            done = (
+                len(page.events) < PER_PAGE
+                if page.total is None
+                else (walk.next_page - 1) * PER_PAGE >= page.total or not page.events
+            )
+            if done:
+                self._finish(walk)
+            self.group.settle()
+            if done:
+                return
 
-    def _absorb(self, walk: Walk, events: list[Any]) -> None:
+    def _absorb(self, walk: Walk, events: list[Any]) -> tuple[list[Record], Callable[[], None]]:
+        """The page's records not seen before, and how the walk moves past the page (applied
+        once the group holds them)."""
         frontier = walk.frontier_instant
         known_at_frontier = set(walk.frontier_ids)
+        unplaced = set(walk.unplaced_ids)
         page_seen: set[bytes] = set()
         placed: list[tuple[datetime, bytes]] = []
+        new_unplaced: list[bytes] = []
+        records: list[Record] = []
         for raw in events:
             key, instant, problem = identify(raw)
             if key in page_seen:
@@ -137,23 +140,28 @@ class CampaignSync:
                     instant > frontier or (instant == frontier and key in known_at_frontier)
                 )
             else:
-                seen = key in walk.unplaced_ids
+                seen = key in unplaced
                 if not seen:
-                    walk.unplaced_ids.append(key)
-            if seen or key in self.cp.recent:
+                    new_unplaced.append(key)
+            if seen or key in self.cp.recent or key in self.unsaved:
                 self.stats.duplicates_skipped += 1
                 continue
             if problem is None and instant is not None:
-                self.batch.append(EventEntry(raw, instant))
+                records.append(Record(raw, key, instant, None))
             else:
-                self.batch.append(QuarantineEntry(raw, problem or "unplaceable record", instant))
-        if placed:
-            oldest = min(instant for instant, _ in placed)
-            at_oldest = [k for instant, k in placed if instant == oldest]
-            if frontier is None or oldest < frontier:
-                walk.frontier, walk.frontier_ids = oldest.isoformat(), at_oldest
-            elif oldest == frontier:
-                walk.frontier_ids += [k for k in at_oldest if k not in known_at_frontier]
+                records.append(Record(raw, key, instant, problem or "unplaceable record"))
+
+        def advance() -> None:
+            walk.unplaced_ids.extend(new_unplaced)
+            if placed:
+                oldest = min(instant for instant, _ in placed)
+                at_oldest = [k for instant, k in placed if instant == oldest]
+                if frontier is None or oldest < frontier:
+                    walk.frontier, walk.frontier_ids = oldest.isoformat(), at_oldest
+                elif oldest == frontier:
+                    walk.frontier_ids += [k for k in at_oldest if k not in known_at_frontier]
+
+        return records, advance
 
     def _finish(self, walk: Walk) -> None:
         if walk.kind == "backfill":
@@ -161,23 +169,3 @@ class CampaignSync:
         else:
             self.state.watermark = walk.hi
             self.state.fresh = None
-
-    def flush(self, walk: Walk) -> None:
-        entries, self.batch, self.dirty = self.batch, [], False
-        # Caught up (no walk left): nothing else is written this run, the lease can go too.
-        caught_up = self.state.backfill is None and self.state.fresh is None
-        self.commits.commit(entries, self.state, walk, release=caught_up)
-        self.released = caught_up
-
-    def recover(self) -> None:
-        state = self.commits.recover()
-        if state is not None:
-            self.state = state
-
-    def _flush_quietly(self, walk: Walk) -> None:
-        try:
-            self.flush(walk)
-        except Exception:  # noqa: BLE001 - the original error is re-raised by the caller
-            logger.exception(
-                "could not keep progress", campaign_id=self.campaign_id, workspace=self.workspace
-            )

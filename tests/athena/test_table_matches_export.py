@@ -4,7 +4,7 @@ The exporter runs once on realistic events; everything it wrote is copied to a l
 with the bucket's keys as paths, and read back with DuckDB using only the table's definition:
 its columns (Hive types mapped to DuckDB types), SerDe and compression, its location, and its
 partition key taken from the path through `storage.location.template` (as partition projection
-does; the deeper `workspace=` / `campaign_id=` folders are plain folders to Athena).
+does; the deeper `workspace=` folder is a plain folder to Athena).
 """
 
 from __future__ import annotations
@@ -130,7 +130,8 @@ def test_workspace_and_campaign_id_come_back_unencoded(table, export):
         (WORKSPACE, PLAIN_CAMPAIGN),
     }
     odd_keys = [k for k, r in export.records if r["campaign_id"] == ODD_CAMPAIGN]
-    assert all("/workspace=a%2Fb%20c/campaign_id=cmp%2Fx%20y%25z/" in k for k in odd_keys)
+    assert odd_keys
+    assert all("/workspace=a%2Fb%20c/part-" in k for k in odd_keys)
 
 
 def test_every_column_is_written_and_every_other_field_is_reported(table, export):

@@ -94,8 +94,10 @@ def test_environment_carries_what_the_settings_read(
         "WEBHOOK_SECRET_ID",
         "WEBHOOK_SIGNATURE_HEADER",
         "IDEMPOTENCY_TABLE",
+        "TRACE_SDK_CALLS",
     }
     assert env["WEBHOOK_URL"] == {"Ref": "ConsumerWebhookUrl"}
+    assert env["TRACE_SDK_CALLS"] == {"Ref": "TraceSdkCalls"}
     assert env["IDEMPOTENCY_TABLE"] == {"Ref": "CheckpointTable"}
     assert header["Default"] == DEFAULT_SIGNATURE_HEADER
 

@@ -116,7 +116,7 @@ def test_exported_files_read_back_with_duckdb_by_hive_partition(
 
     rows = duckdb.sql(f"""
         select event_date, id, "timestamp", type, metadata
-        from read_json('{tmp_path}/events/*/*/*/*.jsonl.gz', format='newline_delimited',
+        from read_json('{tmp_path}/events/*/*/*.jsonl.gz', format='newline_delimited',
                        hive_partitioning=true, union_by_name=true)
     """).fetchall()
 

@@ -147,6 +147,7 @@ def test_environment_carries_every_setting_the_code_reads(
         "BACKFILL_DAYS": ("BackfillDays", 0),
         "QUOTA_RESERVE_PERCENT": ("QuotaReservePercent", 10),
         "POWERTOOLS_LOG_LEVEL": ("LogLevel", "INFO"),
+        "TRACE_SDK_CALLS": ("TraceSdkCalls", "false"),
     }
     for variable, (parameter, default) in by_parameter.items():
         assert env[variable] == {"Ref": parameter}
@@ -156,6 +157,22 @@ def test_environment_carries_every_setting_the_code_reads(
     assert env["STAGING_PREFIX"] == "staging"
     assert env["POWERTOOLS_SERVICE_NAME"] == "leadlex-exporter"
     assert env["POWERTOOLS_METRICS_NAMESPACE"] == "LeadLexExporter"
+
+
+def test_sdk_call_tracing_is_opt_in_and_invocations_are_traced_regardless(
+    template: dict[str, Any], resources: dict[str, Any]
+) -> None:
+    parameter = template["Parameters"]["TraceSdkCalls"]
+    functions = [r for r in resources.values() if r["Type"] == "AWS::Serverless::Function"]
+
+    assert template["Globals"]["Function"]["Tracing"] == "Active"
+    assert parameter["Default"] == "false"
+    assert sorted(parameter["AllowedValues"]) == ["false", "true"]
+    assert len(functions) == 2  # the exporter and the reference consumer
+    for function in functions:
+        variables = function["Properties"]["Environment"]["Variables"]
+        assert variables["TRACE_SDK_CALLS"] == {"Ref": "TraceSdkCalls"}
+        assert "Tracing" not in function["Properties"]
 
 
 def test_schedule_retries_and_failures_land_in_a_dead_letter_queue(

@@ -95,9 +95,7 @@ def test_a_kill_before_any_aws_call_loses_and_doubles_nothing(stack, api, clock,
         assert max(ids.values()) == 1, f"duplicates after a kill at AWS call {at_call}"
         notified |= {m["MessageAttributes"]["event_id"]["StringValue"] for m in stack.messages()}
         assert notify_ids <= notified, f"missing notifications after a kill at {at_call}"
-        # A kill between the staging PUT and the pending record leaves an orphan staging
-        # object (outside the export prefix, expired by the bucket's lifecycle rule); nothing
-        # may still be pending.
+        # Nothing may still be pending.
         assert not [i for i in stack.items() if "pending" in i], "a commit is still pending"
         reset(stack, api)
         given(stack, api, clock)

@@ -33,7 +33,9 @@ def test_backlog_larger_than_a_days_quota_finishes_over_days_without_starving_fr
         # No notifications here: moto's SQS slows down with every message left in the queue.
         results.append(run_exporter(stack, clock, api, NOTIFY_EVENT_TYPES=""))
         calls_per_day[int(clock.now().timestamp() // 86_400)] += len(api.calls) - before
-        exported = {r["id"] for k, r in stack.records(prefix="events/") if "=live/" in k}
+        exported = {
+            r["id"] for _, r in stack.records(prefix="events/") if r["campaign_id"] == "live"
+        }
         stale_fresh_after_run.append(len({e["id"] for e in fresh} - exported))
         clock.advance(hours=4)
 

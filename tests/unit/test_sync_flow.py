@@ -53,7 +53,7 @@ def test_records_keep_api_fields_and_sit_in_their_event_date_partition(stack, ap
     assert record["campaign_id"] == "cmp_a"
     assert f"event_date={original['timestamp'][:10]}/" in key
     assert key.startswith("events/event_date=")
-    assert "/workspace=acme/campaign_id=cmp_a/" in key
+    assert "/workspace=acme/part-" in key
     assert rows[api.events["cmp_a"][1]["id"]][1]["metadata"] is None
 
 
@@ -70,8 +70,12 @@ def test_idle_run_costs_one_call_per_campaign(stack, api, clock):
     result = run_exporter(stack, clock, api)
 
     assert result["status"] == "ok"
-    # Per campaign: take the lease, then commit the window with the lease released in it.
-    assert writes.count("before-call.dynamodb.UpdateItem") == 2 * 2
+    # Per campaign: take the lease; then one transaction commits both windows and releases
+    # both leases.
+    assert writes.count("before-call.dynamodb.UpdateItem") == 2
+    assert writes.count("before-call.dynamodb.TransactWriteItems") == 1
+    assert writes.count("before-call.dynamodb.PutItem") == 1  # the key's quota memory
+    assert len(writes) == 5  # with the quota's GetItem
     assert not [i for i in stack.items() if "lease_owner" in i]
     assert event_calls(api) == 2
     assert len(api.calls) == 2
