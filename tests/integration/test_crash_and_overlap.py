@@ -32,7 +32,7 @@ def assert_exactly_once(stack, sandbox, start: datetime) -> None:
         assert not missing, f"{len(missing)} events of {campaign} lost"
 
 
-@pytest.mark.parametrize("kill_at", [3, 6, 9, 12, 15, 18, 21, 24])
+@pytest.mark.parametrize("kill_at", [2, 5, 8, 11, 14, 17, 20, 23])  # a clean run makes 23
 def test_sigkill_before_an_aws_call_then_a_later_run_finishes_the_work(aws_env, sandbox, kill_at):
     stack = create_stack(boto3.session.Session(region_name=REGION))
     start = seed(sandbox)

@@ -1,0 +1,207 @@
+"""Commit groups: many campaigns per commit, objects per event date, full SQS batches, and a
+group left pending by a crash finished by whichever run meets it first."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from datetime import timedelta
+
+import pytest
+
+from tests.conftest import Stack, run_exporter
+from tests.fakes import FakeClock, FakeLeadLex, make_events
+
+KEY = "wbk_" + "g" * 52
+NOTIFY = ("clicked", "replied")
+# One event in ten is notified: moto's in-process SQS slows down with every message queued.
+TYPES = ("sent", "opened", "sent", "clicked", "sent", "opened", "sent", "opened", "sent", "sent")
+
+
+def given(
+    stack: Stack,
+    api: FakeLeadLex,
+    clock: FakeClock,
+    counts: dict[str, int],
+    types: tuple[str, ...] = TYPES,
+) -> None:
+    api.keys[KEY] = "acme"
+    api.campaigns["acme"] = [{"id": c, "status": "active"} for c in counts]
+    for campaign, count in counts.items():
+        # 90 s apart: a 1,000-event campaign spans two event dates
+        end = clock.now() - timedelta(minutes=6)
+        api.events[campaign] = make_events(campaign, count, end, 90, types=types)
+    stack.put_secret({"workspaces": [{"name": "acme", "api_key": KEY}]})
+
+
+class Calls:
+    def __init__(self, stack: Stack) -> None:
+        self.names: Counter[str] = Counter()
+        self.batch_sizes: list[int] = []
+        stack.session.events.register("before-call.*.*", self.call)
+        stack.session.events.register("before-parameter-build.sqs.SendMessageBatch", self.batch)
+
+    def call(self, event_name: str, **_: object) -> None:
+        self.names[event_name.split(".", 2)[2]] += 1
+
+    def batch(self, params: dict, **_: object) -> None:
+        self.batch_sizes.append(len(params["Entries"]))
+
+
+def notify_count(api: FakeLeadLex) -> int:
+    return sum(e["type"] in NOTIFY for events in api.events.values() for e in events)
+
+
+def test_one_commit_for_many_campaigns_writes_one_object_per_date(stack, api, clock):
+    counts = {f"cmp_{i:02d}": 5 + 7 * i for i in range(25)}
+    given(stack, api, clock, counts)
+    calls = Calls(stack)
+
+    result = run_exporter(stack, clock, api)
+
+    assert result["status"] == "ok", result
+    records = stack.records()
+    ids = Counter(r["id"] for _, r in records)
+    assert len(ids) == sum(counts.values())
+    assert set(ids.values()) == {1}
+    dates = {r["timestamp"][:10] for _, r in records}
+    keys = {k for k, _ in records}
+    assert len(keys) == len(dates), "one object per event date for the whole workspace"
+    per_key = Counter(k for k, _ in {(k, r["campaign_id"]) for k, r in records})
+    assert max(per_key.values()) == 25, "an object holds every campaign of that date"
+    assert calls.names["PutObject"] == len(dates)
+    assert calls.names["TransactWriteItems"] == 2  # pending, then the commit
+    assert calls.names["UpdateItem"] == 25  # the leases
+    n = notify_count(api)
+    assert calls.names["SendMessageBatch"] == math.ceil(n / 10)
+    assert len(stack.messages()) == n
+
+
+def test_past_its_soft_size_a_group_commits_when_sqs_batches_are_full(stack, api, clock):
+    # 103 events a campaign: 51 notifications, so each campaign leaves one message over.
+    # Past 600 events (campaign 6) a group waits for the 10th campaign to commit.
+    half = ("sent", "opened", "clicked", "replied")
+    given(stack, api, clock, {f"cmp_{i:02d}": 103 for i in range(20)}, types=half)
+    calls = Calls(stack)
+
+    result = run_exporter(stack, clock, api, BATCH_MAX_EVENTS="600")
+
+    assert result["status"] == "ok", result
+    assert calls.names["TransactWriteItems"] == 2 * 2  # two groups of ten campaigns
+    n = notify_count(api)
+    assert n == 20 * 51
+    assert calls.batch_sizes.count(10) == n // 10
+    assert calls.names["SendMessageBatch"] == math.ceil(n / 10)
+    assert Counter(r["id"] for _, r in stack.records()).most_common(1)[0][1] == 1
+
+
+class Killed(BaseException):
+    pass
+
+
+def kill_at(stack: Stack, operation: str, nth: int = 1, after: str | None = None, match=None):
+    """Raise Killed before the `nth` call of `operation` (counted once `after` was called, and
+    only calls whose parameters `match`)."""
+    seen: Counter[str] = Counter()
+
+    def hook(event_name: str, params: dict, **_: object) -> None:
+        name = event_name.split(".", 2)[2]
+        seen[name] += 1
+        if after is not None and not seen[after]:
+            return
+        if name == operation and (match is None or match(params)):
+            seen["matched"] += 1
+            if seen["matched"] >= nth:
+                raise Killed(event_name)
+
+    stack.session.events.register("before-parameter-build.*.*", hook)
+    return hook
+
+
+def disarm(stack: Stack, hook) -> None:
+    stack.session.events.unregister("before-parameter-build.*.*", hook)
+
+
+@pytest.mark.parametrize(
+    ("operation", "after", "rolled"),
+    [
+        ("PutObject", None, "back"),  # pending recorded, no object landed
+        ("SendMessageBatch", "PutObject", "forward"),  # objects landed, last batch not sent
+        ("TransactWriteItems", "PutObject", "forward"),  # everything but the commit
+    ],
+)
+def test_a_crashed_group_is_finished_by_a_run_that_holds_only_one_member(
+    stack, api, clock, operation, after, rolled
+):
+    given(stack, api, clock, {"cmp_a": 250, "cmp_b": 45})
+    hook = kill_at(stack, operation, after=after)
+    with pytest.raises(Killed):
+        run_exporter(stack, clock, api, seconds=120)
+    disarm(stack, hook)
+    assert {i["pk"]["S"] for i in stack.items() if "pending_group" in i} == {
+        "campaign#acme#cmp_a",
+        "campaign#acme#cmp_b",
+    }
+
+    # After the deadline, a run whose secret lists cmp_b only meets the group first.
+    clock.advance(seconds=121)
+    stack.put_secret({"workspaces": [{"name": "acme", "api_key": KEY, "campaigns": ["cmp_b"]}]})
+    api.calls.clear()
+    result = run_exporter(stack, clock, api)
+
+    assert result["status"] == "ok", result
+    assert not [i for i in stack.items() if "pending" in i], "the whole group is settled"
+    ids = Counter(r["id"] for _, r in stack.records())
+    assert max(ids.values()) == 1
+    a_ids = {e["id"] for e in api.events["cmp_a"]}
+    if rolled == "forward":
+        assert a_ids <= set(ids), "cmp_a's events were committed with the group"
+        assert not [p for p, _ in api.calls if "cmp_a" in p]
+    else:
+        assert not a_ids & set(ids), "the group's objects were taken back"
+
+    # cmp_a's own next run continues from the group's outcome: nothing lost or doubled.
+    stack.put_secret({"workspaces": [{"name": "acme", "api_key": KEY}]})
+    result = run_exporter(stack, clock, api)
+    assert result["status"] == "ok", result
+    ids = Counter(r["id"] for _, r in stack.records())
+    assert set(ids) == a_ids | {e["id"] for e in api.events["cmp_b"]}
+    assert max(ids.values()) == 1
+    notified = {m["MessageAttributes"]["event_id"]["StringValue"] for m in stack.messages()}
+    assert {e["id"] for es in api.events.values() for e in es if e["type"] in NOTIFY} <= notified
+
+
+def test_events_that_name_another_campaign_keep_their_field_and_commit_alone(stack, api, clock):
+    given(stack, api, clock, {"cmp_a": 30, "cmp_b": 20, "cmp_c": 10})
+    for event in api.events["cmp_b"]:
+        event["campaign_id"] = "cmp_elsewhere"  # the API's own field, kept as it is
+    # cmp_b's group has cmp_b alone; kill it just before its commit (a one-item write).
+    hook = kill_at(
+        stack,
+        "UpdateItem",
+        match=lambda p: (
+            "pending_group = :g" in p.get("ConditionExpression", "")
+            and p["Key"]["pk"]["S"].endswith("#cmp_b")
+        ),
+    )
+    with pytest.raises(Killed):
+        run_exporter(stack, clock, api, seconds=120)
+    disarm(stack, hook)
+    assert [i["pk"]["S"] for i in stack.items() if "pending_group" in i] == ["campaign#acme#cmp_b"]
+    clock.advance(seconds=121)
+
+    result = run_exporter(stack, clock, api)
+
+    assert result["status"] == "ok", result
+    records = [r for _, r in stack.records()]
+    assert Counter(r["id"] for r in records).most_common(1)[0][1] == 1
+    assert len(records) == 60
+    by_id = {r["id"]: r for r in records}
+    for event in api.events["cmp_b"]:
+        assert by_id[event["id"]]["campaign_id"] == "cmp_elsewhere"
+    # Recovery attributed cmp_b's events to cmp_b: its checkpoint moved past them.
+    api.calls.clear()
+    clock.advance(minutes=15)
+    run_exporter(stack, clock, api)
+    assert Counter(r["id"] for _, r in stack.records()).most_common(1)[0][1] == 1
+    assert len(api.calls) == 1 + 3  # the list and one idle call per campaign
