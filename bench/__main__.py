@@ -4,7 +4,8 @@ Environment: BENCH_SCALE (1.0; 0.1 for a quick run), BENCH_TIME_LIMIT (seconds f
 run, 1500), BENCH_DLT_PYTHON (.venv-bench/bin/python; dlt is skipped when it is missing),
 BENCH_BUILD_DIR (the `sam build` output of the exporter, else .aws-sam/build/ExporterFunction),
 BENCH_RUNTIME_DIR (boto3 standing in for the Lambda runtime's, .venv-bench/lambda-runtime),
-BENCH_JSON (write every measurement there too), BENCH_AWS_LATENCY_MS (see bench.moto_server).
+BENCH_JSON (write every measurement there too), BENCH_AWS_LATENCY_MS (see bench.moto_server),
+BENCH_ONLY (a subset of the steps, e.g. `a:ours-s3,b:dlt`; for profiling with BENCH_PROFILE).
 """
 
 from __future__ import annotations
@@ -45,7 +46,10 @@ def main() -> int:
         started = time.monotonic()
         with bench_stack(sandbox_spec(list(items.values())), workdir) as stack:
             print(f"stack up in {time.monotonic() - started:.1f}s; scale {scale}", flush=True)
+            only = {s.strip() for s in os.environ.get("BENCH_ONLY", "").split(",") if s.strip()}
             for name, tool in ORDER:
+                if only and f"{name}:{tool}" not in only:
+                    continue
                 if tool == "dlt" and not dlt_python.exists():
                     results.append({"workload": name, "tool": tool, "status": "skipped"})
                     continue

@@ -30,6 +30,7 @@ from leadlex_exporter.errors import (
 from leadlex_exporter.group import CommitGroup
 from leadlex_exporter.leadlex import LeadLexClient
 from leadlex_exporter.quota import Purpose, QuotaGuard
+from leadlex_exporter.recovery import GroupRecovery
 from leadlex_exporter.summary import RunSummary, WorkspaceResult
 from leadlex_exporter.sync import CampaignSync
 from leadlex_exporter.workspaces import InvalidEntry, Workspace
@@ -163,7 +164,7 @@ class Exporter:
             stats = CampaignStats()
             if checkpoint.pending:
                 try:
-                    group.recover(checkpoint, stats)
+                    GroupRecovery(self.run, workspace.name).recover(checkpoint, stats)
                     checkpoint = acquire()  # the state after the group, read back
                 except CAMPAIGN_ERRORS as exc:
                     result.add(stats)

@@ -5,13 +5,9 @@ large enough (objects sized for Athena, SQS batches full) and when the workspace
   1. DynamoDB, one transaction: every member campaign gets `pending` (the group's object keys
      and members, and the campaign's state after the group), fenced by its lease and seq
   2. S3: one object per event date (and one for quarantine), at keys fixed by (run, group)
-  3. SQS: the notifications of the whole group, in full batches of ten
+  3. SQS: the rest of the group's notifications (full batches went out as they filled)
   4. DynamoDB, one transaction: every member's new state, seq + 1, `pending` removed
-A crash leaves the group pending on all its members at once. The first run that acquires any
-member afterwards reads the group's objects back: if all of them landed it sends the
-notifications again and commits every member (roll forward); if any is missing it deletes the
-others and clears `pending` (roll back, the pages are read again). Members are matched with
-`pending_group`, so whichever run finishes the group, it is finished once.
+A crash leaves the group pending on all its members at once; recovery.py finishes it.
 
 Records are attributed to their campaign by the `campaign_id` field the exporter adds. An event
 whose own `campaign_id` field names another campaign makes its group a single-member one.
@@ -19,25 +15,19 @@ whose own `campaign_id` field names another campaign makes its group a single-me
 
 from __future__ import annotations
 
-import gzip
-import io
 import json
-import zlib
-from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote
 
 from aws_lambda_powertools import Logger
 
 from leadlex_exporter import sink_s3
-from leadlex_exporter.batch import identify
-from leadlex_exporter.checkpoints import Checkpoint, MemberCommit, PendingMember, campaign_pk
-from leadlex_exporter.context import CampaignStats, RunContext
-from leadlex_exporter.errors import ExporterError, LeaseLostError
-from leadlex_exporter.state import CampaignState, RecentIds, id_hash
+from leadlex_exporter.checkpoints import MemberCommit
+from leadlex_exporter.context import RunContext
+from leadlex_exporter.errors import ExporterError
+from leadlex_exporter.objects import Objects
+from leadlex_exporter.state import CampaignState, RecentIds
 from leadlex_exporter.timestamps import require_timestamp
 
 if TYPE_CHECKING:
@@ -45,7 +35,6 @@ if TYPE_CHECKING:
 
 logger = Logger(child=True)
 
-ADDED_FIELDS = ("workspace", "campaign_id")
 # 12 bytes each: 300 KB at most, so checkpoint items stay under DynamoDB's 400 KB. Past this
 # many events inside one lookback window of one campaign, the oldest ids are forgotten (logged):
 # a late event among them could then be exported twice, never lost.
@@ -55,7 +44,6 @@ SOFT_MEMBERS = 90
 MAX_TRANSACTION_BYTES = 3_000_000  # of DynamoDB's 4 MB per transaction
 MAX_OPEN_OBJECTS = 64  # event dates (each a gzip stream of about 300 KB) in one group
 
-Recovered = tuple[list[dict[str, Any]], dict[str, list[tuple[bytes, datetime]]], dict[str, int]]
 _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str)
 
 
@@ -97,7 +85,7 @@ class CommitGroup:
     def _reset(self) -> None:
         self.objects.close()
         self.members: dict[str, Member] = {}
-        self.objects = Objects()  # event date (None: quarantine) -> gzip stream
+        self.objects = Objects()
         self.events = 0
         self.recent_bytes = 0
         self.solo = False
@@ -147,7 +135,7 @@ class CommitGroup:
     def _add(self, member: Member, record: Record, notify_types: frozenset[str]) -> None:
         raw, instant = record.raw, record.instant
         if record.problem is None and instant is not None:
-            if any(f in raw for f in ADDED_FIELDS) or not raw:
+            if "workspace" in raw or "campaign_id" in raw or not raw:
                 line = dumps({**raw, **self._context(member, raw)})
             else:
                 line = _ENCODER.encode(raw)[:-1].encode() + member.suffix
@@ -276,107 +264,6 @@ class CommitGroup:
             )
         return sink_s3.event_object_key(settings.export_prefix, target, self.workspace, group_id)
 
-    # -- recovery ------------------------------------------------------------------------
-    def recover(self, checkpoint: Checkpoint, stats: CampaignStats) -> None:
-        """Finish (or undo) the group a crashed invocation left pending on `checkpoint`."""
-        assert checkpoint.pending is not None
-        info = checkpoint.pending["group"]
-        group_id = info["id"]
-        run = self.run
-        live = run.store.pending_members(group_id, [pk for pk, _ in info["members"]])
-        if checkpoint.pk not in live:
-            return  # another run finished it meanwhile
-        recovered = self._read_group(info, live)
-        if recovered is None:
-            for key in info["keys"]:
-                run.sink.delete(key)
-            try:
-                run.store.clear_group(group_id, list(live))
-            except LeaseLostError:
-                return  # another run settled it at the same time
-            logger.warning(
-                "pending group rolled back",
-                workspace=self.workspace,
-                campaign_id=checkpoint.pk,
-                group=group_id,
-            )
-            return
-        notices, adds, counts = recovered
-        for notice in notices:
-            run.notifier.queue(notice)
-        run.notifier.drain()
-        commits = []
-        for pk, member in live.items():
-            pending = member.pending
-            state = CampaignState.from_json(pending["state"])
-            recent = updated_recent(member.recent, adds.get(pk, []), state, run.lookback)
-            commits.append(
-                MemberCommit(pk=pk, seq=pending["seq"] - 1, state=pending["state"], recent=recent)
-            )
-        try:
-            run.store.commit_group(run.run_id, group_id, commits, run.clock.now().isoformat())
-        except LeaseLostError:
-            return  # another run committed the same group at the same time
-        stats.recovered += 1
-        stats.exported += counts["exported"]
-        stats.quarantined += counts["quarantined"]
-        stats.notified += len(notices)
-        logger.info(
-            "pending group rolled forward",
-            workspace=self.workspace,
-            group=group_id,
-            members=len(commits),
-            events=counts["exported"],
-        )
-
-    def _read_group(self, info: dict[str, Any], live: dict[str, PendingMember]) -> Recovered | None:
-        """The notifications, recent ids and counts of a group, from its objects; None if one
-        of them never landed."""
-        notify_types = self.run.settings.notify_event_types
-        solo = _solo_campaign(info) if info["solo"] else None
-        notices: list[dict[str, Any]] = []
-        adds: dict[str, list[tuple[bytes, datetime]]] = {}
-        counts = {"exported": 0, "quarantined": 0}
-        bounds = {
-            pk: (
-                datetime.fromisoformat(m.pending["recent_floor"]),
-                datetime.fromisoformat(m.pending["unplaced_at"]),
-            )
-            for pk, m in live.items()
-        }
-        quarantine_prefix = self.run.settings.quarantine_prefix + "/"
-        for key in info["keys"]:
-            body = self.run.sink.get(key)
-            if body is None:
-                return None
-            quarantine = key.startswith(quarantine_prefix)
-            for item in _records(body):
-                campaign_id = solo or str(item.get("campaign_id"))
-                pk = campaign_pk(self.workspace, campaign_id)
-                if quarantine:
-                    record_key, placed, _ = identify(item.get("raw"))
-                    counts["quarantined"] += 1
-                    instant = placed
-                else:
-                    event = {
-                        k: v
-                        for k, v in item.items()
-                        if not (k == "workspace" and v == self.workspace)
-                        and not (k == "campaign_id" and v == campaign_id)
-                    }
-                    record_key = id_hash(event.get("id"))
-                    instant = require_timestamp(event.get("timestamp"))
-                    counts["exported"] += 1
-                    if event.get("type") in notify_types:
-                        notices.append(self.run.notifier.entry(event, self.workspace, campaign_id))
-                if pk not in bounds:
-                    continue
-                floor, unplaced_at = bounds[pk]
-                when = instant or unplaced_at
-                if when >= floor:
-                    adds.setdefault(pk, []).append((record_key, when))
-        return notices, adds, counts
-
 
 def updated_recent(
     before: RecentIds,
@@ -410,92 +297,9 @@ def _pending(
     return json.dumps(pending, separators=(",", ":"))
 
 
-class Objects:
-    """The group's objects as gzip streams, compressed as records arrive (memory holds
-    compressed bytes, not records). Compression runs on one worker thread, in order."""
-
-    CHUNK = 256 * 1024
-
-    def __init__(self) -> None:
-        self._streams: dict[str | None, tuple[Any, list[bytes]]] = {}
-        self._pending: dict[str | None, list[bytes]] = {}
-        self._pending_bytes: dict[str | None, int] = {}
-        self._worker: ThreadPoolExecutor | None = None
-        self._jobs: list[Future[None]] = []
-
-    def __len__(self) -> int:
-        return len(self._pending)
-
-    def targets(self) -> list[str | None]:
-        dates = sorted(t for t in self._pending if t is not None)
-        return [*dates, *([None] if None in self._pending else [])]
-
-    def write(self, target: str | None, line: bytes) -> None:
-        pending = self._pending.get(target)
-        if pending is None:
-            pending = self._pending[target] = []
-            self._pending_bytes[target] = 0
-            self._streams[target] = (zlib.compressobj(6, zlib.DEFLATED, 31), [])
-        pending.append(line)
-        self._pending_bytes[target] += len(line)
-        if self._pending_bytes[target] >= self.CHUNK:
-            self._compress(target, final=False)
-
-    def finish(self) -> dict[str | None, Callable[[], bytes]]:
-        """Every object's gzip bytes (as callables for S3Sink.put_many)."""
-        for target in list(self._pending):
-            self._compress(target, final=True)
-        for job in self._jobs:
-            job.result()
-        self.close()
-        return {t: _joined(parts) for t, (_, parts) in self._streams.items()}
-
-    def close(self) -> None:
-        if self._worker is not None:
-            self._worker.shutdown(wait=True)
-            self._worker = None
-
-    def _compress(self, target: str | None, final: bool) -> None:
-        data = b"".join(self._pending[target])
-        self._pending[target], self._pending_bytes[target] = [], 0
-        stream, parts = self._streams[target]
-
-        def job() -> None:
-            out = stream.compress(data)
-            if out:
-                parts.append(out)
-            if final:
-                parts.append(stream.flush())
-
-        if self._worker is None:
-            self._worker = ThreadPoolExecutor(max_workers=1)
-        self._jobs.append(self._worker.submit(job))
-        if len(self._jobs) > 64:
-            done, self._jobs = self._jobs[:-8], self._jobs[-8:]
-            for finished in done:
-                finished.result()
-
-
-def _joined(parts: list[bytes]) -> Callable[[], bytes]:
-    return lambda: b"".join(parts)
-
-
-def _records(body: bytes) -> Iterator[dict[str, Any]]:
-    with gzip.GzipFile(fileobj=io.BytesIO(body)) as stream:
-        for line in stream:
-            if line.strip():
-                item = json.loads(line)
-                if isinstance(item, dict):
-                    yield item
-
-
 def _foreign(raw: Any, campaign_id: str) -> bool:
     """An event that names another campaign in its own `campaign_id` field."""
     return isinstance(raw, dict) and "campaign_id" in raw and raw["campaign_id"] != campaign_id
-
-
-def _solo_campaign(info: dict[str, Any]) -> str:
-    return unquote(info["members"][0][0].rsplit("#", 1)[1])
 
 
 def _message(exc: Exception) -> str:

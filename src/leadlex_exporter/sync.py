@@ -8,6 +8,7 @@ durable exactly once together with the state after it.
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -17,7 +18,7 @@ from leadlex_exporter.batch import identify
 from leadlex_exporter.checkpoints import Checkpoint
 from leadlex_exporter.context import CampaignStats, RunContext
 from leadlex_exporter.group import CommitGroup, Record
-from leadlex_exporter.leadlex import PER_PAGE, LeadLexClient
+from leadlex_exporter.leadlex import PER_PAGE, EventsPage, LeadLexClient
 from leadlex_exporter.quota import Purpose
 from leadlex_exporter.state import Walk
 from leadlex_exporter.timestamps import format_timestamp, require_timestamp
@@ -96,27 +97,37 @@ class CampaignSync:
     def _run_walk(
         self, walk: Walk, purpose: Purpose, until: Callable[[], bool] | None = None
     ) -> None:
-        while (until is None or not until()) and not self.stopped:
-            page = self.client.events_page(
-                self.campaign_id, walk.next_page, walk.lo, walk.hi, purpose
-            )
-            self.stats.pages += 1
-            records, advance = self._absorb(walk, page.events)
-            # The group may commit before taking the page: the state is still the one before it.
-            self.group.admit(self, records)
-            self.group.add(self, records, walk.hi_instant)
-            advance()
-            walk.next_page += 1
-            done = (
-                len(page.events) < PER_PAGE
-                if page.total is None
-                else (walk.next_page - 1) * PER_PAGE >= page.total or not page.events
-            )
-            if done:
-                self._finish(walk)
-            self.group.settle()
-            if done:
-                return
+        # While a page is processed, the next one is already on its way, when the API's total
+        # says it exists (never a call to discover an empty page) and nothing else decides
+        # whether to go on (`until`).
+        with ThreadPoolExecutor(max_workers=1) as fetcher:
+            ahead: Future[EventsPage] | None = None
+            while (until is None or not until()) and not self.stopped:
+                fetched = ahead or fetcher.submit(self._fetch, walk, walk.next_page, purpose)
+                page, ahead = fetched.result(), None
+                more = page.total is not None and walk.next_page * PER_PAGE < page.total
+                if until is None and page.events and more:
+                    ahead = fetcher.submit(self._fetch, walk, walk.next_page + 1, purpose)
+                self.stats.pages += 1
+                records, advance = self._absorb(walk, page.events)
+                # The group may commit before taking the page: the state is the one before it.
+                self.group.admit(self, records)
+                self.group.add(self, records, walk.hi_instant)
+                advance()
+                walk.next_page += 1
+                done = (
+                    len(page.events) < PER_PAGE
+                    if page.total is None
+                    else (walk.next_page - 1) * PER_PAGE >= page.total or not page.events
+                )
+                if done:
+                    self._finish(walk)
+                self.group.settle()
+                if done:
+                    return
+
+    def _fetch(self, walk: Walk, number: int, purpose: Purpose) -> EventsPage:
+        return self.client.events_page(self.campaign_id, number, walk.lo, walk.hi, purpose)
 
     def _absorb(self, walk: Walk, events: list[Any]) -> tuple[list[Record], Callable[[], None]]:
         """The page's records not seen before, and how the walk moves past the page (applied

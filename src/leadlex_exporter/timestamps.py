@@ -16,6 +16,12 @@ def parse_timestamp(value: object) -> datetime | None:
     """The instant `value` names, in UTC, or None when it is not a readable ISO 8601 timestamp."""
     if not isinstance(value, str) or not 10 <= len(value) <= 64:
         return None
+    if len(value) == 20 and value[10] == "T" and value[19] == "Z":
+        # The API's own format (`2026-04-17T14:23:05Z`): the common case, read directly.
+        try:
+            return datetime.fromisoformat(value)
+        except ValueError:
+            pass
     text = value.strip()
     if text[-1:] in ("Z", "z"):
         text = text[:-1] + "+00:00"
