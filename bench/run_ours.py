@@ -26,6 +26,7 @@ class AwsCounter:
         self.event_objects: list[int] = []  # gzip sizes of the objects under the export prefix
         self.other_put_bytes = 0
         self.partial_batches = 0  # SendMessageBatch requests with fewer than 10 entries
+        self.transact_items = 0  # items written by TransactWriteItems
 
     def before_call(self, event_name: str, **_: Any) -> None:
         _, service, operation = event_name.split(".", 2)
@@ -41,6 +42,9 @@ class AwsCounter:
 
     def before_batch(self, params: dict[str, Any], **_: Any) -> None:
         self.partial_batches += len(params.get("Entries", [])) < 10
+
+    def before_transact(self, params: dict[str, Any], **_: Any) -> None:
+        self.transact_items += len(params.get("TransactItems", []))
 
     def before_send(self, **_: Any) -> None:
         self.http_sends += 1  # HTTP attempts, retries included
@@ -73,6 +77,9 @@ def main(out_path: str) -> None:
     session.events.register("before-send.*.*", counter.before_send)
     session.events.register("before-parameter-build.s3.PutObject", counter.before_put)
     session.events.register("before-parameter-build.sqs.SendMessageBatch", counter.before_batch)
+    session.events.register(
+        "before-parameter-build.dynamodb.TransactWriteItems", counter.before_transact
+    )
     clock = SystemClock()
     deadline = clock.now() + timedelta(seconds=float(os.environ.get("BENCH_DEADLINE", "3600")))
     cpu_before = os.times()
@@ -115,8 +122,18 @@ def main(out_path: str) -> None:
             "other_put_bytes": counter.other_put_bytes,
             "sqs_requests": counter.count("sqs"),
             "sqs_partial_batches": counter.partial_batches,
+            # items written: one per single-item request, one per item of a transaction
             "dynamodb_writes": counter.count(
                 "dynamodb", "UpdateItem", "PutItem", "DeleteItem", "BatchWriteItem"
+            )
+            + counter.transact_items,
+            "dynamodb_write_requests": counter.count(
+                "dynamodb",
+                "UpdateItem",
+                "PutItem",
+                "DeleteItem",
+                "BatchWriteItem",
+                "TransactWriteItems",
             ),
             "dynamodb_reads": counter.count("dynamodb", "GetItem", "Query", "BatchGetItem"),
         },

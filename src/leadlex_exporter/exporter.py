@@ -7,6 +7,7 @@ campaign, and the rest of the run goes on. Only the deadline stops everything.
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from datetime import timedelta
 
@@ -37,6 +38,7 @@ from leadlex_exporter.workspaces import InvalidEntry, Workspace
 
 logger = Logger(child=True)
 
+ACQUIRE_WORKERS = 8
 HttpFactory = Callable[[str], AbstractContextManager[httpx.Client]]
 CAMPAIGN_ERRORS = (
     LeadLexError,
@@ -138,21 +140,20 @@ class Exporter:
         group: CommitGroup,
         result: WorkspaceResult,
     ) -> list[CampaignSync]:
+        """Lease every campaign (concurrently: one round trip each), settle what a crashed
+        run left pending, and return the campaigns this run will sync."""
+        until = int(self.run.deadline.ends_at.timestamp() * 1000)
+
+        def acquire(campaign_id: str) -> Checkpoint:
+            now = int(self.run.clock.now().timestamp() * 1000)
+            return self.run.store.acquire(workspace.name, campaign_id, self.run.run_id, until, now)
+
+        with ThreadPoolExecutor(max_workers=ACQUIRE_WORKERS) as pool:
+            leases = [(c, pool.submit(acquire, c)) for c in campaign_ids]
         syncs = []
-        until = self.run.deadline.ends_at
-        for campaign_id in campaign_ids:
-
-            def acquire(campaign_id: str = campaign_id) -> Checkpoint:
-                return self.run.store.acquire(
-                    workspace.name,
-                    campaign_id,
-                    self.run.run_id,
-                    int(until.timestamp() * 1000),
-                    int(self.run.clock.now().timestamp() * 1000),
-                )
-
+        for campaign_id, lease in leases:
             try:
-                checkpoint = acquire()
+                checkpoint = lease.result()
             except LeaseHeldError:
                 result.busy_campaigns.append(campaign_id)
                 logger.info(
@@ -161,11 +162,14 @@ class Exporter:
                     campaign_id=campaign_id,
                 )
                 continue
+            except (ClientError, BotoCoreError) as exc:
+                self._fail_id(workspace.name, campaign_id, result, exc)
+                continue
             stats = CampaignStats()
             if checkpoint.pending:
                 try:
                     GroupRecovery(self.run, workspace.name).recover(checkpoint, stats)
-                    checkpoint = acquire()  # the state after the group, read back
+                    checkpoint = acquire(campaign_id)  # the state after the group, read back
                 except CAMPAIGN_ERRORS as exc:
                     result.add(stats)
                     self._fail_id(workspace.name, campaign_id, result, exc)

@@ -103,13 +103,13 @@ class SqsNotifier:
     def queue(self, entry: dict[str, Any]) -> None:
         """Add a prepared entry (`entry`); full batches go out in the background at once."""
         size = len(entry["MessageBody"].encode()) + 512
-        if self._buffer and (
-            len(self._buffer) == MAX_BATCH_ENTRIES or self._buffer_bytes + size > MAX_BATCH_BYTES
-        ):
+        if self._buffer and self._buffer_bytes + size > MAX_BATCH_BYTES:
             self._submit()
         self._buffer.append(entry)
         self._buffer_bytes += size
         self._queued += 1
+        if len(self._buffer) == MAX_BATCH_ENTRIES:
+            self._submit()
 
     @property
     def buffered(self) -> int:

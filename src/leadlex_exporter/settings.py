@@ -19,7 +19,6 @@ class Settings:
     api_url: str = DEFAULT_API_URL
     export_prefix: str = "events"
     quarantine_prefix: str = "quarantine"
-    staging_prefix: str = "staging"
     notify_event_types: frozenset[str] = frozenset({"clicked", "replied"})
     lookback_minutes: int = 10
     backfill_days: int = 0  # 0: everything the API still holds (it keeps 180 days)
@@ -50,16 +49,15 @@ class Settings:
             "LEADLEX_API_URL": ("api_url", DEFAULT_API_URL),
             "EXPORT_PREFIX": ("export_prefix", "events"),
             "QUARANTINE_PREFIX": ("quarantine_prefix", "quarantine"),
-            "STAGING_PREFIX": ("staging_prefix", "staging"),
         }
         for var, (field, default) in text.items():
             values[field] = (env.get(var) or default).strip().strip("/") or default
         values["api_url"] = str(values["api_url"]).rstrip("/")
         if not str(values["api_url"]).startswith(("https://", "http://")):
             problems.append("LEADLEX_API_URL must start with https:// or http://")
-        prefixes = [values["export_prefix"], values["quarantine_prefix"], values["staging_prefix"]]
+        prefixes = [values["export_prefix"], values["quarantine_prefix"]]
         if any(_nested(a, b) for a in prefixes for b in prefixes if a is not b):
-            problems.append("EXPORT_PREFIX, QUARANTINE_PREFIX and STAGING_PREFIX must not nest")
+            problems.append("EXPORT_PREFIX and QUARANTINE_PREFIX must not nest")
         types = env.get("NOTIFY_EVENT_TYPES", "clicked,replied")
         values["notify_event_types"] = frozenset(t.strip() for t in types.split(",") if t.strip())
         numbers: dict[str, tuple[str, int, int, int]] = {

@@ -23,7 +23,7 @@ def table(template: dict[str, Any]) -> EventsTable:
 
 @pytest.fixture(scope="session")
 def prefixes(template: dict[str, Any]) -> dict[str, str]:
-    """EXPORT_PREFIX, QUARANTINE_PREFIX and STAGING_PREFIX as the template sets them for the
+    """EXPORT_PREFIX and QUARANTINE_PREFIX as the template sets them for the
     exporter (so the run writes where the deployed function would)."""
     resolver = Resolver(template, PHYSICAL)
     (exporter,) = [
@@ -36,5 +36,5 @@ def prefixes(template: dict[str, Any]) -> dict[str, str]:
         )
     ]
     variables = exporter["Environment"]["Variables"]
-    names = ("EXPORT_PREFIX", "QUARANTINE_PREFIX", "STAGING_PREFIX")
+    names = ("EXPORT_PREFIX", "QUARANTINE_PREFIX")
     return {name: resolver.value(variables[name]) for name in names if name in variables}

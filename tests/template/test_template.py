@@ -154,7 +154,7 @@ def test_environment_carries_every_setting_the_code_reads(
         assert parameters[parameter]["Default"] == default
 
     assert env["QUARANTINE_PREFIX"] == "quarantine"
-    assert env["STAGING_PREFIX"] == "staging"
+    assert "STAGING_PREFIX" not in env  # commit groups need no staging copy
     assert env["POWERTOOLS_SERVICE_NAME"] == "leadlex-exporter"
     assert env["POWERTOOLS_METRICS_NAMESPACE"] == "LeadLexExporter"
 

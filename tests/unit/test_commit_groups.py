@@ -78,10 +78,10 @@ def test_one_commit_for_many_campaigns_writes_one_object_per_date(stack, api, cl
 
 
 def test_past_its_soft_size_a_group_commits_when_sqs_batches_are_full(stack, api, clock):
-    # 103 events a campaign: 51 notifications, so each campaign leaves one message over.
+    # One page a campaign with 51 notifications: each campaign leaves one message over.
     # Past 600 events (campaign 6) a group waits for the 10th campaign to commit.
-    half = ("sent", "opened", "clicked", "replied")
-    given(stack, api, clock, {f"cmp_{i:02d}": 103 for i in range(20)}, types=half)
+    fifty_one = ("clicked",) * 51 + ("sent",) * 49
+    given(stack, api, clock, {f"cmp_{i:02d}": 100 for i in range(20)}, types=fifty_one)
     calls = Calls(stack)
 
     result = run_exporter(stack, clock, api, BATCH_MAX_EVENTS="600")
@@ -133,7 +133,7 @@ def disarm(stack: Stack, hook) -> None:
 def test_a_crashed_group_is_finished_by_a_run_that_holds_only_one_member(
     stack, api, clock, operation, after, rolled
 ):
-    given(stack, api, clock, {"cmp_a": 250, "cmp_b": 45})
+    given(stack, api, clock, {"cmp_a": 250, "cmp_b": 55})  # 31 notifications: one left over
     hook = kill_at(stack, operation, after=after)
     with pytest.raises(Killed):
         run_exporter(stack, clock, api, seconds=120)

@@ -21,7 +21,7 @@ def test_missing_and_invalid_variables_are_all_named():
                 "EXPORT_BUCKET": "b",
                 "LOOKBACK_MINUTES": "ten",
                 "EXPORT_PREFIX": "data",
-                "STAGING_PREFIX": "data/staging",
+                "QUARANTINE_PREFIX": "data/quarantine",
             }
         )
     message = str(caught.value)
