@@ -30,7 +30,12 @@ ROOT = Path(__file__).resolve().parent.parent
 # under its own workspace name, so its checkpoints start empty.
 ORDER = [("a/10", "ours"), ("a/10", "dlt"), ("a", "ours"), ("a", "ours-s3"), ("a", "dlt"),
          ("b", "ours"), ("c", "ours"), ("b", "ours-s3"), ("b", "dlt"), ("c", "dlt")]  # fmt: skip
-EXPORTER_ENV = {"MAX_CALLS_PER_MINUTE": "100000", "STOP_MARGIN_SECONDS": "5"}
+# MALLOC_ARENA_MAX as template.yaml sets it for the function (tests/template checks it there).
+EXPORTER_ENV = {
+    "MAX_CALLS_PER_MINUTE": "100000",
+    "STOP_MARGIN_SECONDS": "5",
+    "MALLOC_ARENA_MAX": "2",
+}
 
 
 def main() -> int:

@@ -107,10 +107,13 @@ class Exporter:
                 )
                 result.campaigns = len(campaign_ids)
                 guard.fresh_calls_per_run += len(campaign_ids) + (0 if workspace.campaigns else 1)
-                syncs = self._open(workspace, campaign_ids, client, group, result)
-                for purpose in (Purpose.FRESH, Purpose.BACKFILL):
-                    self._phase(syncs, purpose, group, result)
-                group.commit()
+                try:
+                    syncs = self._open(workspace, campaign_ids, client, group, result)
+                    for purpose in (Purpose.FRESH, Purpose.BACKFILL):
+                        self._phase(syncs, purpose, group, result)
+                    group.commit()
+                finally:
+                    client.close()
         except (AuthenticationError, PermissionDeniedError) as exc:
             result.status, result.error = "failed", str(exc)
             logger.error("workspace failed", workspace=workspace.name, error=str(exc))

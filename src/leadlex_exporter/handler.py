@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import os
+import threading
 import uuid
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
@@ -86,6 +87,23 @@ def handle(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return summary.as_dict()
 
 
+class LazyClient:
+    """A boto3 client created on first use: a run that writes no object (or sends no message)
+    never loads that service's model, which is most of a client's memory."""
+
+    def __init__(self, create: Callable[[], Any]):
+        self._create = create
+        self._client: Any = None
+        self._lock = threading.Lock()
+
+    def __getattr__(self, name: str) -> Any:
+        if self._client is None:
+            with self._lock:
+                if self._client is None:
+                    self._client = self._create()
+        return getattr(self._client, name)
+
+
 @functools.cache
 def warm_secrets() -> parameters.SecretsProvider:
     """One provider per Lambda sandbox, so warm invocations reuse the cached secret."""
@@ -118,9 +136,13 @@ def run_export(
         store=CheckpointStore(
             session.client("dynamodb", config=AWS_CONFIG), settings.checkpoint_table
         ),
-        sink=S3Sink(session.client("s3", config=AWS_CONFIG), settings.export_bucket),
+        sink=S3Sink(
+            LazyClient(lambda: session.client("s3", config=AWS_CONFIG)), settings.export_bucket
+        ),
         notifier=SqsNotifier(
-            session.client("sqs", config=AWS_CONFIG), settings.notify_queue_url, clock
+            LazyClient(lambda: session.client("sqs", config=AWS_CONFIG)),
+            settings.notify_queue_url,
+            clock,
         ),
     )
     logger.info(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -67,6 +68,22 @@ class LeadLexClient:
         self.deadline = deadline
         self.max_attempts = max_attempts
         self.jitter = jitter
+        self._worker: ThreadPoolExecutor | None = None
+
+    def fetch(
+        self, campaign_id: str, page: int, from_date: str | None, to_date: str, purpose: Purpose
+    ) -> Future[EventsPage]:
+        """`events_page` on this client's one worker thread, so a caller can process a page
+        while the next is on its way. Calls stay one at a time, in order."""
+        if self._worker is None:
+            self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="leadlex")
+        return self._worker.submit(self.events_page, campaign_id, page, from_date, to_date, purpose)
+
+    def close(self) -> None:
+        """Wait for a fetch still on its way (its result is not needed any more)."""
+        if self._worker is not None:
+            self._worker.shutdown(wait=True)
+            self._worker = None
 
     def list_campaigns(self) -> Iterator[dict[str, Any]]:
         """Every campaign of the key's workspace but drafts; the response shape is undocumented."""

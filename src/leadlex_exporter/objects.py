@@ -15,7 +15,7 @@ from typing import Any
 class Objects:
     """Objects by target: an event date (YYYY-MM-DD), or None for the quarantine object."""
 
-    CHUNK = 256 * 1024
+    CHUNK = 64 * 1024  # raw bytes held per object before they go to the compressor
 
     def __init__(self) -> None:
         self._streams: dict[str | None, tuple[Any, list[bytes]]] = {}

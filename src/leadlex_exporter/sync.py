@@ -8,7 +8,7 @@ durable exactly once together with the state after it.
 from __future__ import annotations
 
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -100,34 +100,32 @@ class CampaignSync:
         # While a page is processed, the next one is already on its way, when the API's total
         # says it exists (never a call to discover an empty page) and nothing else decides
         # whether to go on (`until`).
-        with ThreadPoolExecutor(max_workers=1) as fetcher:
-            ahead: Future[EventsPage] | None = None
-            while (until is None or not until()) and not self.stopped:
-                fetched = ahead or fetcher.submit(self._fetch, walk, walk.next_page, purpose)
-                page, ahead = fetched.result(), None
-                more = page.total is not None and walk.next_page * PER_PAGE < page.total
-                if until is None and page.events and more:
-                    ahead = fetcher.submit(self._fetch, walk, walk.next_page + 1, purpose)
-                self.stats.pages += 1
-                records, advance = self._absorb(walk, page.events)
-                # The group may commit before taking the page: the state is the one before it.
-                self.group.admit(self, records)
-                self.group.add(self, records, walk.hi_instant)
-                advance()
-                walk.next_page += 1
-                done = (
-                    len(page.events) < PER_PAGE
-                    if page.total is None
-                    else (walk.next_page - 1) * PER_PAGE >= page.total or not page.events
-                )
-                if done:
-                    self._finish(walk)
-                self.group.settle()
-                if done:
-                    return
+        ahead: Future[EventsPage] | None = None
+        while (until is None or not until()) and not self.stopped:
+            page, ahead = (ahead or self._fetch(walk, walk.next_page, purpose)).result(), None
+            more = page.total is not None and walk.next_page * PER_PAGE < page.total
+            if until is None and page.events and more:
+                ahead = self._fetch(walk, walk.next_page + 1, purpose)
+            self.stats.pages += 1
+            records, advance = self._absorb(walk, page.events)
+            # The group may commit before taking the page: the state is the one before it.
+            self.group.admit(self, records)
+            self.group.add(self, records, walk.hi_instant)
+            advance()
+            walk.next_page += 1
+            done = (
+                len(page.events) < PER_PAGE
+                if page.total is None
+                else (walk.next_page - 1) * PER_PAGE >= page.total or not page.events
+            )
+            if done:
+                self._finish(walk)
+            self.group.settle()
+            if done:
+                return
 
-    def _fetch(self, walk: Walk, number: int, purpose: Purpose) -> EventsPage:
-        return self.client.events_page(self.campaign_id, number, walk.lo, walk.hi, purpose)
+    def _fetch(self, walk: Walk, number: int, purpose: Purpose) -> Future[EventsPage]:
+        return self.client.fetch(self.campaign_id, number, walk.lo, walk.hi, purpose)
 
     def _absorb(self, walk: Walk, events: list[Any]) -> tuple[list[Record], Callable[[], None]]:
         """The page's records not seen before, and how the walk moves past the page (applied

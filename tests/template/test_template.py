@@ -155,6 +155,7 @@ def test_environment_carries_every_setting_the_code_reads(
 
     assert env["QUARANTINE_PREFIX"] == "quarantine"
     assert "STAGING_PREFIX" not in env  # commit groups need no staging copy
+    assert env["MALLOC_ARENA_MAX"] == "2"  # bench.__main__ runs the exporter with it too
     assert env["POWERTOOLS_SERVICE_NAME"] == "leadlex-exporter"
     assert env["POWERTOOLS_METRICS_NAMESPACE"] == "LeadLexExporter"
 
