@@ -54,7 +54,6 @@ class CheckpointStore:
     def __init__(self, dynamodb_client: Any, table: str):
         self.ddb = dynamodb_client
         self.table = table
-        self.writes = 0
 
     def acquire(
         self, workspace: str, campaign_id: str, owner: str, until_ms: int, now_ms: int
@@ -185,7 +184,6 @@ class CheckpointStore:
         return QuotaState(**json.loads(item["quota"]["S"]))
 
     def save_quota(self, fingerprint: str, state: QuotaState, ttl: int) -> None:
-        self.writes += 1
         self.ddb.put_item(
             TableName=self.table,
             Item={
@@ -220,7 +218,6 @@ class CheckpointStore:
         """All updates or none; a failed condition is LeaseLostError."""
         if not updates:
             return
-        self.writes += len(updates)
         try:
             if len(updates) == 1:
                 self.ddb.update_item(**updates[0])
@@ -241,7 +238,6 @@ class CheckpointStore:
     ) -> dict[str, Any]:
         kwargs = self._item(pk, expression, condition, values)
         kwargs["ReturnValues"] = returns
-        self.writes += 1
         response = self.ddb.update_item(**kwargs)
         attributes: dict[str, Any] = response.get("Attributes", {})
         return attributes
