@@ -190,10 +190,13 @@ class Exporter:
         group: CommitGroup,
         result: WorkspaceResult,
     ) -> None:
-        for sync in syncs:
+        todo = [s for s in syncs if s.campaign_id not in result.failed_campaigns]
+        for number, sync in enumerate(todo):
             if sync.campaign_id in result.failed_campaigns or sync.stopped:
                 continue
             try:
+                if number + 1 < len(todo):
+                    todo[number + 1].prefetch(purpose)  # its first page, while this one runs
                 sync.sync(purpose)
             except QuotaExhaustedError:
                 result.quota_limited = True

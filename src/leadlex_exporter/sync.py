@@ -46,6 +46,7 @@ class CampaignSync:
         self.unsaved: set[bytes] = set()  # recent ids in the group, not yet in cp.recent
         self.released = False  # the lease went with the last commit
         self.stopped = False  # its group failed to commit: memory is ahead of DynamoDB
+        self._ahead: tuple[Walk, int, Future[EventsPage]] | None = None  # see prefetch()
         self.stats = CampaignStats()
 
     # -- the two phases of a run: fresh events first, history with what the quota leaves ----
@@ -61,13 +62,33 @@ class CampaignSync:
             # The newest page(s) of a first sync are fresh events: fetch them with fresh
             # budget, down to where fresh windows can take over; the history waits its turn.
             self._run_walk(self.state.backfill, purpose, until=self._fresh_allowed)
+        self._open_fresh()
+        if self.state.fresh:
+            self._run_walk(self.state.fresh, purpose)
+
+    def prefetch(self, purpose: Purpose) -> None:
+        """Start fetching the first page this phase will read (while another campaign is
+        synced): the walk it starts with is known before it runs, and its first page is
+        always read."""
+        if self.stopped:
+            return
+        try:
+            self._start_if_new()
+            walk = self.state.backfill
+            if purpose is Purpose.FRESH and not (walk and not self._fresh_allowed()):
+                self._open_fresh()
+                walk = self.state.fresh
+        except ValueError:
+            return  # a damaged state: sync() meets it again and reports it for this campaign
+        if walk is not None:
+            self._ahead = (walk, walk.next_page, self._fetch(walk, walk.next_page, purpose))
+
+    def _open_fresh(self) -> None:
         if self.state.fresh is None and self._fresh_allowed():
             watermark = require_timestamp(self.state.watermark)
             if watermark < self.run.window_end:
                 lo = format_timestamp(watermark - self.run.lookback)
                 self.state.fresh = Walk("fresh", lo, format_timestamp(self.run.window_end))
-        if self.state.fresh:
-            self._run_walk(self.state.fresh, purpose)
 
     @property
     def needs_backfill(self) -> bool:
@@ -101,6 +122,9 @@ class CampaignSync:
         # says it exists (never a call to discover an empty page) and nothing else decides
         # whether to go on (`until`).
         ahead: Future[EventsPage] | None = None
+        if self._ahead and self._ahead[0] is walk and self._ahead[1] == walk.next_page:
+            ahead = self._ahead[2]
+        self._ahead = None
         while (until is None or not until()) and not self.stopped:
             page, ahead = (ahead or self._fetch(walk, walk.next_page, purpose)).result(), None
             more = page.total is not None and walk.next_page * PER_PAGE < page.total
