@@ -111,7 +111,7 @@ class Exporter:
                     syncs = self._open(workspace, campaign_ids, client, group, result)
                     for purpose in (Purpose.FRESH, Purpose.BACKFILL):
                         self._phase(syncs, purpose, group, result)
-                    group.commit()
+                    self._commit_last(group, result)
                 finally:
                     client.close()
         except (AuthenticationError, PermissionDeniedError) as exc:
@@ -221,6 +221,15 @@ class Exporter:
                     error=message,
                 )
         group.failed.clear()
+
+    def _commit_last(self, group: CommitGroup, result: WorkspaceResult) -> None:
+        """The workspace's last group; if it fails, its campaigns fail (the group stays pending
+        for the next run) and the run goes on with the next workspace."""
+        try:
+            group.commit()
+        except CAMPAIGN_ERRORS as exc:
+            logger.error("commit failed", workspace=group.workspace, error=type(exc).__name__)
+        self._group_failures(group, result)
 
     def _commit_quietly(self, group: CommitGroup, result: WorkspaceResult) -> None:
         """Keep what was read before an error stopped the workspace."""

@@ -205,3 +205,35 @@ def test_events_that_name_another_campaign_keep_their_field_and_commit_alone(sta
     run_exporter(stack, clock, api)
     assert Counter(r["id"] for _, r in stack.records()).most_common(1)[0][1] == 1
     assert len(api.calls) == 1 + 3  # the list and one idle call per campaign
+
+
+def test_sqs_refusing_entries_fails_the_groups_campaigns_and_the_next_run_delivers(
+    stack, api, clock
+):
+    given(stack, api, clock, {"cmp_a": 120, "cmp_b": 30})
+
+    def refuse(parsed: dict, **_: object) -> None:  # SQS reports every entry as Failed
+        accepted = parsed.pop("Successful", [])
+        parsed["Failed"] = [
+            {"Id": e["Id"], "SenderFault": False, "Code": "InternalError"} for e in accepted
+        ]
+
+    stack.session.events.register("after-call.sqs.SendMessageBatch", refuse)
+    result = run_exporter(stack, clock, api)
+    stack.session.events.unregister("after-call.sqs.SendMessageBatch", refuse)
+
+    assert result["status"] == "partial_failure", result
+    assert set(result["workspaces"][0]["failed_campaigns"]) == {"cmp_a", "cmp_b"}
+    assert {i["pk"]["S"] for i in stack.items() if "pending_group" in i} == {
+        "campaign#acme#cmp_a",
+        "campaign#acme#cmp_b",
+    }
+    stack.messages()  # what SQS really queued while "refusing"
+    clock.advance(minutes=5)
+    result = run_exporter(stack, clock, api)
+    assert result["status"] == "ok", result
+    ids = Counter(r["id"] for _, r in stack.records())
+    assert set(ids) == {e["id"] for es in api.events.values() for e in es}
+    assert max(ids.values()) == 1
+    notified = {m["MessageAttributes"]["event_id"]["StringValue"] for m in stack.messages()}
+    assert {e["id"] for es in api.events.values() for e in es if e["type"] in NOTIFY} <= notified
