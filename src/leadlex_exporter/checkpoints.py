@@ -196,7 +196,11 @@ class CheckpointStore:
     def _fence(
         self, pk: str, owner: str, seq: int, expression: str, values: dict[str, Any]
     ) -> dict[str, Any]:
-        condition = "lease_owner = :o AND " + _seq_condition(seq)
+        # Never over a pending group: its pages are not in the state yet, and only settling
+        # that group (recovery.py) may move the campaign on.
+        condition = (
+            "lease_owner = :o AND attribute_not_exists(pending_group) AND " + _seq_condition(seq)
+        )
         values = {**values, ":o": {"S": owner}, ":seq": {"N": str(seq)}}
         return self._item(pk, expression, condition, values)
 
