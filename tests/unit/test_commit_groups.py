@@ -237,3 +237,33 @@ def test_sqs_refusing_entries_fails_the_groups_campaigns_and_the_next_run_delive
     assert max(ids.values()) == 1
     notified = {m["MessageAttributes"]["event_id"]["StringValue"] for m in stack.messages()}
     assert {e["id"] for es in api.events.values() for e in es if e["type"] in NOTIFY} <= notified
+
+
+@pytest.mark.parametrize(
+    ("operation", "nth"),
+    [
+        ("UpdateItem", 50),  # while taking the leases
+        ("TransactWriteItems", 1),  # the first group's pending
+        ("PutObject", 1),
+        ("TransactWriteItems", 2),  # the first group's commit
+        ("TransactWriteItems", 3),  # the second group's pending
+        ("TransactWriteItems", 4),  # the second group's commit
+    ],
+)
+def test_more_campaigns_than_a_transaction_holds_survive_a_kill(stack, api, clock, operation, nth):
+    # 120 campaigns: the first phase needs two groups (a transaction takes 100 items).
+    counts = {f"cmp_{i:03d}": 3 + i % 17 for i in range(120)}
+    given(stack, api, clock, counts)
+    hook = kill_at(stack, operation, nth)
+    with pytest.raises(Killed):
+        run_exporter(stack, clock, api, seconds=120)
+    disarm(stack, hook)
+    clock.advance(seconds=121)
+
+    result = run_exporter(stack, clock, api)
+
+    assert result["status"] == "ok", result
+    ids = Counter(r["id"] for _, r in stack.records())
+    assert set(ids) == {e["id"] for es in api.events.values() for e in es}
+    assert max(ids.values()) == 1
+    assert not [i for i in stack.items() if "pending" in i]
