@@ -37,6 +37,9 @@ class GroupRecovery:
     def recover(self, checkpoint: Checkpoint, stats: CampaignStats) -> None:
         """Finish (or undo) the group a crashed invocation left pending on `checkpoint`."""
         assert checkpoint.pending is not None
+        if "group" not in checkpoint.pending:
+            self._roll_back_single(checkpoint)
+            return
         info = checkpoint.pending["group"]
         group_id = info["id"]
         run = self.run
@@ -84,6 +87,24 @@ class GroupRecovery:
             group=group_id,
             members=len(commits),
             events=counts["exported"],
+        )
+
+    def _roll_back_single(self, checkpoint: Checkpoint) -> None:
+        """A commit of one campaign left pending by a version before commit groups: its
+        objects go and its pages are read again (its keys, and a staging copy if it had one,
+        are in `pending`)."""
+        pending = checkpoint.pending or {}
+        keys = list(pending.get("keys", []))
+        if pending.get("kind") == "staging":
+            keys.append(pending["source"])
+        for key in keys:
+            self.run.sink.delete(key)
+        self.run.store.clear_pending(checkpoint.pk, self.run.run_id, checkpoint.seq)
+        logger.warning(
+            "pending commit of an earlier version rolled back",
+            workspace=self.workspace,
+            campaign=checkpoint.pk,
+            objects=len(pending.get("keys", [])),
         )
 
     def _read_group(self, info: dict[str, Any], live: dict[str, PendingMember]) -> Recovered | None:
