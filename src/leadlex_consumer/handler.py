@@ -6,10 +6,8 @@ Each record is forwarded on its own; the ones that failed go back to the queue b
 
 from __future__ import annotations
 
-import functools
 import os
-from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import boto3
 from aws_lambda_powertools import Logger
@@ -28,49 +26,20 @@ from leadlex_consumer.errors import ConfigurationError
 from leadlex_consumer.forward import Forwarder, idempotency_config
 from leadlex_consumer.settings import Settings
 from leadlex_consumer.webhook import WebhookSender, build_http_client
+from leadlex_exporter.tracing import run_traced, trace_sdk_calls
 
-if TYPE_CHECKING:
-    from aws_lambda_powertools import Tracer
-
-logger = Logger(service="leadlex-consumer")
+SERVICE = "leadlex-consumer"
+logger = Logger(service=SERVICE)
 processor = BatchProcessor(event_type=EventType.SQS)
 
 AWS_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=3)
 
 
-Handler = Callable[[dict[str, Any], LambdaContext], PartialItemFailureResponse]
-
-
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     if trace_sdk_calls(os.environ):
-        return traced_handler()(event, context)
+        return run_traced(SERVICE, handle, event, context)
     return handle(event, context)
-
-
-def trace_sdk_calls(env: Mapping[str, str]) -> bool:
-    """TRACE_SDK_CALLS=true (template parameter TraceSdkCalls): X-Ray subsegments per call."""
-    return env.get("TRACE_SDK_CALLS", "").strip().lower() == "true"
-
-
-@functools.cache
-def sdk_tracer() -> Tracer:
-    """The Powertools Tracer, made on first use: it imports aws_xray_sdk and patches
-    boto3/httpx, so a sandbox without TRACE_SDK_CALLS never pays for it."""
-    from aws_lambda_powertools import Tracer
-
-    return Tracer(service="leadlex-consumer")
-
-
-@functools.cache
-def traced_handler() -> Handler:
-    """handle() inside the `## lambda_handler` subsegment the decorator used to make."""
-
-    def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
-        return handle(event, context)  # the subsegment takes this function's name
-
-    traced: Handler = sdk_tracer().capture_lambda_handler(lambda_handler, capture_response=False)
-    return traced
 
 
 def handle(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:

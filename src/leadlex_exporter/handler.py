@@ -6,10 +6,10 @@ import functools
 import os
 import threading
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import boto3
 import httpx
@@ -29,11 +29,10 @@ from leadlex_exporter.settings import Settings
 from leadlex_exporter.sink_s3 import S3Sink
 from leadlex_exporter.summary import RunSummary
 from leadlex_exporter.timestamps import floor_second
+from leadlex_exporter.tracing import run_traced, trace_sdk_calls
 from leadlex_exporter.workspaces import parse_secret
 
-if TYPE_CHECKING:
-    from aws_lambda_powertools import Tracer
-
+SERVICE = "leadlex-exporter"  # as POWERTOOLS_SERVICE_NAME in template.yaml
 logger = Logger()
 
 AWS_CONFIG = Config(
@@ -41,40 +40,11 @@ AWS_CONFIG = Config(
 )
 
 
-Handler = Callable[[dict[str, Any], LambdaContext], dict[str, Any]]
-
-
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if trace_sdk_calls(os.environ):
-        return traced_handler()(event, context)
+        return run_traced(SERVICE, handle, event, context)
     return handle(event, context)
-
-
-def trace_sdk_calls(env: Mapping[str, str]) -> bool:
-    """TRACE_SDK_CALLS=true (template parameter TraceSdkCalls): X-Ray subsegments per call."""
-    return env.get("TRACE_SDK_CALLS", "").strip().lower() == "true"
-
-
-@functools.cache
-def sdk_tracer() -> Tracer:
-    """The Powertools Tracer, made on first use: it imports aws_xray_sdk (about 17 MB and
-    100 ms) and patches boto3/httpx, so a sandbox without TRACE_SDK_CALLS never pays for it.
-    `Tracing: Active` alone still records each invocation's Lambda segments."""
-    from aws_lambda_powertools import Tracer
-
-    return Tracer()
-
-
-@functools.cache
-def traced_handler() -> Handler:
-    """handle() inside the `## lambda_handler` subsegment the decorator used to make."""
-
-    def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-        return handle(event, context)  # the subsegment takes this function's name
-
-    traced: Handler = sdk_tracer().capture_lambda_handler(lambda_handler, capture_response=False)
-    return traced
 
 
 def handle(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:

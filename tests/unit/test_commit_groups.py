@@ -50,6 +50,12 @@ class Calls:
         self.batch_sizes.append(len(params["Entries"]))
 
 
+def assert_each_event_once(stack: Stack, api: FakeLeadLex) -> None:
+    ids = Counter(r["id"] for _, r in stack.records())
+    assert set(ids) == {e["id"] for es in api.events.values() for e in es}, "an event is missing"
+    assert max(ids.values()) == 1, "an event is in S3 twice"
+
+
 def notify_count(api: FakeLeadLex) -> int:
     return sum(e["type"] in NOTIFY for events in api.events.values() for e in events)
 
@@ -234,9 +240,7 @@ def test_sqs_refusing_entries_fails_the_groups_campaigns_and_the_next_run_delive
     clock.advance(minutes=5)
     result = run_exporter(stack, clock, api)
     assert result["status"] == "ok", result
-    ids = Counter(r["id"] for _, r in stack.records())
-    assert set(ids) == {e["id"] for es in api.events.values() for e in es}
-    assert max(ids.values()) == 1
+    assert_each_event_once(stack, api)
     notified = {m["MessageAttributes"]["event_id"]["StringValue"] for m in stack.messages()}
     assert {e["id"] for es in api.events.values() for e in es if e["type"] in NOTIFY} <= notified
 
@@ -265,9 +269,7 @@ def test_more_campaigns_than_a_transaction_holds_survive_a_kill(stack, api, cloc
     result = run_exporter(stack, clock, api)
 
     assert result["status"] == "ok", result
-    ids = Counter(r["id"] for _, r in stack.records())
-    assert set(ids) == {e["id"] for es in api.events.values() for e in es}
-    assert max(ids.values()) == 1
+    assert_each_event_once(stack, api)
     assert not [i for i in stack.items() if "pending" in i]
 
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from leadlex_exporter.handler import trace_sdk_calls
+from leadlex_exporter.tracing import trace_sdk_calls
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 HANDLERS = ["leadlex_exporter.handler", "leadlex_consumer.handler"]
@@ -29,6 +29,7 @@ import importlib, json, sys
 from types import SimpleNamespace
 
 module = importlib.import_module(sys.argv[1])
+from leadlex_exporter.tracing import sdk_tracer
 print(json.dumps({"xray_after_import": "aws_xray_sdk" in sys.modules}), flush=True)
 report = {}
 calls = []
@@ -43,12 +44,12 @@ context = SimpleNamespace(
 report["results"] = [module.lambda_handler({"n": n}, context) for n in (1, 2)]
 report["calls"] = calls
 report["xray_after_invocations"] = "aws_xray_sdk" in sys.modules
-report["tracers_made"] = module.sdk_tracer.cache_info().misses
+report["tracers_made"] = sdk_tracer.cache_info().misses
 if sys.argv[2] == "inspect-tracer":
-    tracer = module.sdk_tracer()
+    tracer = sdk_tracer(module.SERVICE)
     report["tracer"] = type(tracer).__module__ + "." + type(tracer).__qualname__
-    report["tracer_cached"] = tracer is module.sdk_tracer()
-    report["tracers_made"] = module.sdk_tracer.cache_info().misses
+    report["tracer_cached"] = tracer is sdk_tracer(module.SERVICE)
+    report["tracers_made"] = sdk_tracer.cache_info().misses
 print(json.dumps(report))
 """
 
