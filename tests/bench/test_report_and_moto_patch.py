@@ -1,0 +1,137 @@
+"""The benchmark's verdicts and its one change to moto's DynamoDB are themselves right.
+
+`bench/report.py` decides which of issue 5's targets hold; `bench/moto_server.py` makes moto's
+transaction backup once per table. Both are checked here without running the benchmark.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from bench import report
+from bench.workloads import workloads
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run(workload: str, tool: str, events: int, seconds: float, rss: float, **extra: Any) -> dict:
+    result: dict[str, Any] = {
+        "workload": workload,
+        "tool": tool,
+        "status": "ok",
+        "events": events,
+        "expected_events": events,
+        "seconds": seconds,
+        "peak_rss_mb": rss,
+        "api_calls": {"total": 0},
+        "notified": 0,
+        "commits": 1,
+        "aws": {"event_objects": 0, "sqs_requests": 0, "sqs_partial_batches": 0},
+    }
+    for key, value in extra.items():
+        if key in ("event_objects", "sqs_requests"):
+            result["aws"][key] = value
+        else:
+            result[key] = value
+    return result
+
+
+def verdicts(results: list[dict[str, Any]]) -> dict[str, bool]:
+    items = [w for w in workloads(0.01) if w.name in ("a", "b")]
+    by = {(r["workload"], r["tool"]): r for r in results}
+    for r in results:
+        w = next(w for w in items if w.name == r["workload"])
+        r["api_calls"]["total"] = w.lower_bound
+        r["s3_records"] = r["s3_distinct_ids"] = sum(w.campaigns.values())
+        r["events"] = r["expected_events"] = w.events if r["events"] else 0
+    return {text: ok for ok, text in report.targets(items, by, None)}
+
+
+def find(checks: dict[str, bool], *words: str) -> bool:
+    (ok,) = [ok for text, ok in checks.items() if all(w in text for w in words)]
+    return ok
+
+
+def test_throughput_is_judged_with_sqs_and_on_the_same_work_separately():
+    checks = verdicts(
+        [
+            run("a", "ours", 1, 4.0, 70, event_objects=3),
+            run("a", "ours-s3", 1, 1.0, 60),
+            run("a", "dlt", 1, 6.0, 150),
+            run("b", "ours", 1, 6.0, 80, event_objects=1),
+            run("b", "dlt", 1, 6.0, 150),
+        ]
+    )
+
+    assert find(checks, "a: throughput", "with SQS") is False  # 1.5x
+    assert find(checks, "a: throughput", "same work") is True  # 6x
+    assert find(checks, "a: memory") is True  # 70 of 150
+    assert find(checks, "b: memory") is False  # 80 of 150
+    assert not [t for t in checks if t.startswith("b: throughput") and "same work" in t]
+
+
+def test_sqs_requests_are_held_to_ceil_n_over_10():
+    n = 1_001
+    checks = verdicts(
+        [
+            run("a", "ours", 1, 1.0, 70, event_objects=1, notified=n, sqs_requests=101),
+            run("b", "ours", 1, 1.0, 70, event_objects=1, notified=n, sqs_requests=102),
+        ]
+    )
+
+    assert math.ceil(n / 10) == 101
+    assert find(checks, "a:", "SQS requests") is True
+    assert find(checks, "b:", "SQS requests") is False
+
+
+_TRANSACTIONS = """
+import boto3, bench.moto_server  # the patch, as the benchmark's moto server loads it
+from botocore.exceptions import ClientError
+from moto import mock_aws
+
+with mock_aws():
+    ddb = boto3.client("dynamodb", region_name="us-east-1")
+    ddb.create_table(TableName="t", KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                     AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+                     BillingMode="PAY_PER_REQUEST")
+    for i in range(3):
+        ddb.put_item(TableName="t", Item={"pk": {"S": f"k{i}"}, "n": {"N": "0"}})
+
+    def bump(pk, expected):
+        return {"Update": {"TableName": "t", "Key": {"pk": {"S": pk}},
+                "UpdateExpression": "SET n = n + :one", "ConditionExpression": "n = :n",
+                "ExpressionAttributeValues": {":one": {"N": "1"}, ":n": {"N": expected}}}}
+
+    ddb.transact_write_items(TransactItems=[bump("k0", "0"), bump("k1", "0")])
+    try:
+        ddb.transact_write_items(TransactItems=[bump("k0", "1"), bump("k2", "5")])
+        print("not cancelled")
+    except ClientError as exc:
+        print(exc.response["Error"]["Code"])
+    items = {i["pk"]["S"]: i["n"]["N"] for i in ddb.scan(TableName="t")["Items"]}
+    print(sorted(items.items()))
+"""
+
+
+def test_the_moto_patch_keeps_transactions_all_or_nothing():
+    env = {**os.environ, "AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "y"}
+    env.pop("AWS_ENDPOINT_URL", None)
+    done = subprocess.run(  # noqa: S603 - our interpreter; the patch must not leak into tests
+        [sys.executable, "-c", _TRANSACTIONS],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+
+    code, items = done.stdout.strip().splitlines()
+    assert code == "TransactionCanceledException"
+    # The first transaction applied both updates; the cancelled one applied neither.
+    assert items == "[('k0', '1'), ('k1', '1'), ('k2', '0')]"
