@@ -6,7 +6,7 @@ campaign, and the rest of the run goes on. Only the deadline stops everything.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from datetime import timedelta
@@ -107,12 +107,13 @@ class Exporter:
                 )
                 result.campaigns = len(campaign_ids)
                 guard.fresh_calls_per_run += len(campaign_ids) + (0 if workspace.campaigns else 1)
+                opening = Opening(self, workspace, campaign_ids, client, group, result)
                 try:
-                    syncs = self._open(workspace, campaign_ids, client, group, result)
                     for purpose in (Purpose.FRESH, Purpose.BACKFILL):
-                        self._phase(syncs, purpose, group, result)
+                        self._phase(opening, purpose, group, result)
                     self._commit_last(group, result)
                 finally:
+                    syncs = opening.close()
                     client.close()
         except (AuthenticationError, PermissionDeniedError) as exc:
             result.status, result.error = "failed", str(exc)
@@ -135,79 +136,35 @@ class Exporter:
             result.quota_remaining = guard.state.remaining
             self._save_quota(workspace, guard)
 
-    def _open(
-        self,
-        workspace: Workspace,
-        campaign_ids: tuple[str, ...],
-        client: LeadLexClient,
-        group: CommitGroup,
-        result: WorkspaceResult,
-    ) -> list[CampaignSync]:
-        """Lease every campaign (concurrently: one round trip each), settle what a crashed
-        run left pending, and return the campaigns this run will sync."""
-        until = int(self.run.deadline.ends_at.timestamp() * 1000)
-
-        def acquire(campaign_id: str) -> Checkpoint:
-            now = int(self.run.clock.now().timestamp() * 1000)
-            return self.run.store.acquire(workspace.name, campaign_id, self.run.run_id, until, now)
-
-        with ThreadPoolExecutor(max_workers=ACQUIRE_WORKERS) as pool:
-            leases = [(c, pool.submit(acquire, c)) for c in campaign_ids]
-        syncs = []
-        for campaign_id, lease in leases:
-            try:
-                checkpoint = lease.result()
-            except LeaseHeldError:
-                result.busy_campaigns.append(campaign_id)
-                logger.info(
-                    "campaign busy in another invocation",
-                    workspace=workspace.name,
-                    campaign_id=campaign_id,
-                )
-                continue
-            except (ClientError, BotoCoreError) as exc:
-                self._fail_id(workspace.name, campaign_id, result, exc)
-                continue
-            stats = CampaignStats()
-            if checkpoint.pending:
-                try:
-                    GroupRecovery(self.run, workspace.name).recover(checkpoint, stats)
-                    checkpoint = acquire(campaign_id)  # the state after the group, read back
-                except CAMPAIGN_ERRORS as exc:
-                    result.add(stats)
-                    self._fail_id(workspace.name, campaign_id, result, exc)
-                    self._release_pk(checkpoint.pk, campaign_id)
-                    continue
-            sync = CampaignSync(self.run, workspace.name, campaign_id, client, checkpoint, group)
-            sync.stats = stats
-            syncs.append(sync)
-        return syncs
-
     def _phase(
         self,
-        syncs: list[CampaignSync],
+        syncs: Iterable[CampaignSync],
         purpose: Purpose,
         group: CommitGroup,
         result: WorkspaceResult,
     ) -> None:
-        todo = [s for s in syncs if s.campaign_id not in result.failed_campaigns]
-        for number, sync in enumerate(todo):
-            if sync.campaign_id in result.failed_campaigns or sync.stopped:
-                continue
-            try:
-                if number + 1 < len(todo):
-                    todo[number + 1].prefetch(purpose)  # its first page, while this one runs
-                sync.sync(purpose)
-            except QuotaExhaustedError:
-                result.quota_limited = True
-                logger.info("quota budget reached", workspace=sync.workspace, purpose=purpose.value)
-                return
-            except (AuthenticationError, PermissionDeniedError):
-                raise
-            except CAMPAIGN_ERRORS as exc:
-                self._fail_id(sync.workspace, sync.campaign_id, result, exc)
-            finally:
-                self._group_failures(group, result)
+        todo = (s for s in syncs if s.campaign_id not in result.failed_campaigns)
+        current = next(todo, None)
+        while current is not None:
+            upcoming = next(todo, None)  # its lease and recovery first, then its first page
+            if current.campaign_id not in result.failed_campaigns and not current.stopped:
+                try:
+                    if upcoming is not None:
+                        upcoming.prefetch(purpose)
+                    current.sync(purpose)
+                except QuotaExhaustedError:
+                    result.quota_limited = True
+                    logger.info(
+                        "quota budget reached", workspace=current.workspace, purpose=purpose.value
+                    )
+                    return
+                except (AuthenticationError, PermissionDeniedError):
+                    raise
+                except CAMPAIGN_ERRORS as exc:
+                    self._fail_id(current.workspace, current.campaign_id, result, exc)
+                finally:
+                    self._group_failures(group, result)
+            current = upcoming
 
     def _group_failures(self, group: CommitGroup, result: WorkspaceResult) -> None:
         """Campaigns whose group could not be committed fail too (it stays pending for them)."""
@@ -264,3 +221,88 @@ class Exporter:
             self.run.store.save_quota(workspace.key_fingerprint, guard.state, ttl)
         except (ClientError, BotoCoreError):
             logger.warning("quota state not saved", workspace=workspace.name)
+
+
+class Opening:
+    """The campaigns of a workspace, leased in the background (ACQUIRE_WORKERS round trips at
+    a time) and made into syncs in order as a phase reaches them, so the first campaigns sync
+    while the later leases are still being taken. A campaign a crashed run left pending is
+    settled (recovery.py) before it syncs."""
+
+    def __init__(
+        self,
+        exporter: Exporter,
+        workspace: Workspace,
+        campaign_ids: tuple[str, ...],
+        client: LeadLexClient,
+        group: CommitGroup,
+        result: WorkspaceResult,
+    ):
+        self.exporter = exporter
+        self.run = exporter.run
+        self.workspace = workspace
+        self.client = client
+        self.group = group
+        self.result = result
+        self.syncs: list[CampaignSync] = []
+        self._until = int(self.run.deadline.ends_at.timestamp() * 1000)
+        self._pool = ThreadPoolExecutor(max_workers=ACQUIRE_WORKERS)
+        self._leases = [(c, self._pool.submit(self._acquire, c)) for c in campaign_ids]
+        self._taken = 0
+
+    def __iter__(self) -> Iterator[CampaignSync]:
+        index = 0
+        while True:
+            while index >= len(self.syncs) and self._taken < len(self._leases):
+                self._take()
+            if index >= len(self.syncs):
+                return
+            yield self.syncs[index]
+            index += 1
+
+    def close(self) -> list[CampaignSync]:
+        """Wait for every lease request; leases no sync was made from are let go."""
+        for campaign_id, lease in self._leases[self._taken :]:
+            try:
+                checkpoint = lease.result()
+            except (LeaseHeldError, ClientError, BotoCoreError):
+                continue
+            self.exporter._release_pk(checkpoint.pk, campaign_id)
+        self._taken = len(self._leases)
+        self._pool.shutdown(wait=True)
+        return self.syncs
+
+    def _acquire(self, campaign_id: str) -> Checkpoint:
+        now = int(self.run.clock.now().timestamp() * 1000)
+        return self.run.store.acquire(
+            self.workspace.name, campaign_id, self.run.run_id, self._until, now
+        )
+
+    def _take(self) -> None:
+        campaign_id, lease = self._leases[self._taken]
+        self._taken += 1
+        name, result = self.workspace.name, self.result
+        try:
+            checkpoint = lease.result()
+        except LeaseHeldError:
+            result.busy_campaigns.append(campaign_id)
+            logger.info(
+                "campaign busy in another invocation", workspace=name, campaign_id=campaign_id
+            )
+            return
+        except (ClientError, BotoCoreError) as exc:
+            self.exporter._fail_id(name, campaign_id, result, exc)
+            return
+        stats = CampaignStats()
+        if checkpoint.pending:
+            try:
+                GroupRecovery(self.run, name).recover(checkpoint, stats)
+                checkpoint = self._acquire(campaign_id)  # the state after the group, read back
+            except CAMPAIGN_ERRORS as exc:
+                result.add(stats)
+                self.exporter._fail_id(name, campaign_id, result, exc)
+                self.exporter._release_pk(checkpoint.pk, campaign_id)
+                return
+        sync = CampaignSync(self.run, name, campaign_id, self.client, checkpoint, self.group)
+        sync.stats = stats
+        self.syncs.append(sync)

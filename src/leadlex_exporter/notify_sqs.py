@@ -94,6 +94,17 @@ class SqsNotifier:
         self._pool: ThreadPoolExecutor | None = None
         self._error: BaseException | None = None
 
+    def sibling(self) -> SqsNotifier:
+        """A notifier for the same queue with a buffer of its own: what it drains (a
+        recovered group's notifications) never includes another group's half-sent ones."""
+        return SqsNotifier(
+            self.sqs,
+            self.queue_url,
+            self.clock,
+            max_attempts=self.max_attempts,
+            jitter=self.jitter,
+        )
+
     def send(self, events: Iterable[dict[str, Any]], workspace: str, campaign_id: str) -> int:
         """Send now: every batch has been accepted, or this raised, when it returns."""
         for event in events:

@@ -62,9 +62,11 @@ class GroupRecovery:
             )
             return
         notices, adds, counts = recovered
+        # Its own notifier: the run's may hold the open group's notifications.
+        notifier = run.notifier.sibling()
         for notice in notices:
-            run.notifier.queue(notice)
-        run.notifier.drain()
+            notifier.queue(notice)
+        notifier.drain()
         commits = []
         for pk, member in live.items():
             pending = member.pending

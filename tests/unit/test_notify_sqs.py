@@ -90,3 +90,18 @@ def test_an_event_too_large_for_sqs_is_notified_with_its_essentials(stack):
     assert body["event_truncated"] is True
     assert body["event"]["id"] == "evt_huge"
     assert "metadata" not in body["event"]
+
+
+def test_a_sibling_drains_only_its_own_entries(stack):
+    # Recovery settles a crashed group while the run's own group may hold a half batch: the
+    # recovered notifications go through a sibling, and the open half batch stays buffered.
+    notifier = SqsNotifier(stack.session.client("sqs"), stack.queue_url, FakeClock())
+    for event in events(3):
+        notifier.queue(notifier.entry(event, "acme", "cmp_open"))
+    sibling = notifier.sibling()
+
+    assert sibling.send(events(12), "acme", "cmp_recovered") == 12
+
+    assert notifier.buffered == 3
+    assert {json.loads(m["Body"])["campaign_id"] for m in stack.messages()} == {"cmp_recovered"}
+    assert notifier.drain() == 3
