@@ -5,7 +5,8 @@ counts that each scan every message in the queue, and it reads one for each mess
 Measured here: a SendMessageBatch took 8 ms on an empty queue and 183 ms with 1,000 messages
 waiting, so a 30,000-event backfill spent minutes inside moto. Real SQS does not slow down with
 depth. Those counts (ApproximateNumberOfMessages*, read neither by the exporter nor by the
-benchmark) are made constant-time here; everything else is moto as installed.
+benchmark) are made constant-time here. The DynamoDB lock of scripts/moto_locking.py (used by
+the tests and the demo too) applies as well.
 
 moto's TransactWriteItems backs up the whole table before the transaction, once *for every item
 in it*: a 100-item transaction deep-copied a 600-item table 100 times (measured: about half a
@@ -31,6 +32,8 @@ from moto.dynamodb.models.table import Table
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication
 from moto.server import main
 from moto.sqs.models import Queue
+
+from scripts import moto_locking
 
 Queue.approximate_number_of_messages = property(lambda self: len(self._messages))  # type: ignore[assignment,method-assign]
 Queue.approximate_number_of_messages_delayed = property(lambda self: 0)  # type: ignore[assignment,method-assign]
@@ -75,4 +78,5 @@ if _LATENCY:
     DomainDispatcherApplication.__call__ = _with_latency  # type: ignore[method-assign]
 
 if __name__ == "__main__":
+    moto_locking.apply()  # after the patch above: the lock is the outermost wrapper
     main()

@@ -15,6 +15,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -76,7 +77,8 @@ def local_stack(
     """Start moto and a sandbox seeded with `workspaces` (the sandbox CLI's format)."""
     port = free_port()
     moto = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        [sys.executable, "-m", "scripts.moto_locking", "-H", "127.0.0.1", "-p", str(port)],
+        cwd=Path(__file__).resolve().parent.parent,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

@@ -111,9 +111,13 @@ def create_stack(session: boto3.session.Session) -> Stack:
 
 @pytest.fixture
 def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
-    """moto in-process; AWS_ENDPOINT_URL would bypass it, so it is removed."""
+    """moto in-process; AWS_ENDPOINT_URL would bypass it, so it is removed. Its DynamoDB
+    takes one request at a time, as a table does (scripts/moto_locking.py says why)."""
     from moto import mock_aws
 
+    from scripts import moto_locking
+
+    moto_locking.apply()
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     with mock_aws():
         yield create_stack(boto3.session.Session(region_name=REGION))

@@ -180,10 +180,10 @@ class Exporter:
         group.failed.clear()
 
     def _commit_last(self, group: CommitGroup, result: WorkspaceResult) -> None:
-        """The workspace's last group; if it fails, its campaigns fail (the group stays pending
-        for the next run) and the run goes on with the next workspace."""
+        """The workspace's last group, and the one still committing. If one fails, its
+        campaigns fail (it stays pending for the next run) and the run goes on."""
         try:
-            group.commit()
+            group.flush()
         except CAMPAIGN_ERRORS as exc:
             logger.error("commit failed", workspace=group.workspace, error=type(exc).__name__)
         self._group_failures(group, result)
@@ -191,7 +191,7 @@ class Exporter:
     def _commit_quietly(self, group: CommitGroup, result: WorkspaceResult) -> None:
         """Keep what was read before an error stopped the workspace."""
         try:
-            group.commit()
+            group.flush()
         except Exception:  # noqa: BLE001 - each member's failure is recorded below
             logger.exception("could not keep progress", workspace=group.workspace)
         self._group_failures(group, result)

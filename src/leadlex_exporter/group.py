@@ -9,6 +9,9 @@ large enough (objects sized for Athena, SQS batches full) and when the workspace
   4. DynamoDB, one transaction: every member's new state, seq + 1, `pending` removed
 A crash leaves the group pending on all its members at once; recovery.py finishes it.
 
+Steps 1-4 run on a committer thread while the next group fills; a group's commit starts only
+once the one before it is done, since it builds on the state that one commits.
+
 Records are attributed to their campaign by the `campaign_id` field the exporter adds. An event
 whose own `campaign_id` field names another campaign makes its group a single-member one.
 """
@@ -16,6 +19,7 @@ whose own `campaign_id` field names another campaign makes its group a single-me
 from __future__ import annotations
 
 import json
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -26,6 +30,7 @@ from leadlex_exporter import sink_s3
 from leadlex_exporter.checkpoints import MemberCommit
 from leadlex_exporter.context import RunContext
 from leadlex_exporter.errors import ExporterError
+from leadlex_exporter.notify_sqs import Sends
 from leadlex_exporter.objects import Objects
 from leadlex_exporter.state import CampaignState, RecentIds
 from leadlex_exporter.timestamps import require_timestamp
@@ -73,6 +78,18 @@ class Member:
     notified: int = 0
 
 
+@dataclass
+class Sealed:
+    """A group handed to the committer thread: everything its commit writes."""
+
+    group_id: str
+    members: list[Member]
+    commits: list[MemberCommit]
+    objects: Objects
+    solo: bool
+    sends: Sends  # its notifications, on their way
+
+
 class CommitGroup:
     def __init__(self, run: RunContext, workspace: str):
         self.run = run
@@ -80,6 +97,8 @@ class CommitGroup:
         self.solo = False
         self.failed: dict[str, str] = {}  # campaigns whose group could not be committed
         self.objects = Objects()
+        self._committer: ThreadPoolExecutor | None = None
+        self._inflight: tuple[Sealed, Future[None]] | None = None  # the group committing
         self._reset()
 
     def _reset(self) -> None:
@@ -116,6 +135,7 @@ class CommitGroup:
 
     def settle(self) -> None:
         """After a page is in and the state moved past it: commit if the group is full."""
+        self._settle_previous(wait=False)
         if self._full():
             self.commit()
 
@@ -187,68 +207,124 @@ class CommitGroup:
 
     # -- committing ----------------------------------------------------------------------
     def commit(self) -> None:
-        """Steps 1-4 of the module docstring for everything added so far."""
+        """Seal everything added so far and commit it (steps 1-4 of the module docstring) on
+        the committer thread, once the group before it is committed; return at once. The
+        next group fills meanwhile."""
+        self._settle_previous(wait=True)
         if not self.members:
             return
-        members = list(self.members.values())
-        try:
-            self._commit(members)
-        except Exception as exc:
-            # Whatever was written stays pending; the next run rolls it forward or back.
-            # These campaigns' states in memory are ahead of DynamoDB: they stop for this run.
-            self.run.notifier.discard()
-            message = _message(exc)
-            for member in members:
-                self.failed[member.sync.campaign_id] = message
-                member.sync.stopped = True
-            raise
-        finally:
-            self._reset()
+        sealed = self._seal()
+        self.objects = Objects()  # the sealed group took the open one
+        self._reset()
+        if self._committer is None:
+            self._committer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="commit")
+        self._inflight = (sealed, self._committer.submit(self._commit, sealed))
 
-    def _commit(self, members: list[Member]) -> None:
+    def flush(self) -> None:
+        """Commit everything added, and wait until it is committed (or has failed: its
+        campaigns are then in `failed`)."""
+        try:
+            self.commit()
+        finally:
+            self._settle_previous(wait=True)
+            if self._committer is not None:
+                self._committer.shutdown(wait=True)
+                self._committer = None
+            self.run.notifier.close()
+
+    def _seal(self) -> Sealed:
+        """What the commit writes, fixed now. Each member's checkpoint in memory moves to the
+        one after this commit, so a later group can build on it; if this commit fails, its
+        campaigns stop for this run (_failed)."""
         run = self.run
-        group_id = run.next_group_id()
-        targets = self.objects.targets()
-        keys = [self._key(t, group_id) for t in targets]
+        members = list(self.members.values())
         commits = []
         for member in members:
             sync = member.sync
             state = sync.state
-            caught_up = state.backfill is None and state.fresh is None
-            commits.append(
-                MemberCommit(
-                    pk=sync.cp.pk,
-                    seq=sync.cp.seq,
-                    state=state.to_json(),
-                    recent=updated_recent(sync.cp.recent, member.adds, state, run.lookback),
-                    release=caught_up,
-                )
+            commit = MemberCommit(
+                pk=sync.cp.pk,
+                seq=sync.cp.seq,
+                state=state.to_json(),
+                recent=updated_recent(sync.cp.recent, member.adds, state, run.lookback),
+                release=state.backfill is None and state.fresh is None,
             )
+            commits.append(commit)
+            sync.cp.seq, sync.cp.recent, sync.cp.pending = commit.seq + 1, commit.recent, None
+            sync.unsaved = set()
+        return Sealed(
+            run.next_group_id(), members, commits, self.objects, self.solo, run.notifier.cut()
+        )
+
+    def _settle_previous(self, wait: bool) -> None:
+        """Take the outcome of the commit on its way (if it is done, or `wait`)."""
+        if self._inflight is None:
+            return
+        sealed, future = self._inflight
+        if not wait and not future.done():
+            return
+        self._inflight = None
+        try:
+            future.result()
+        except Exception as exc:  # noqa: BLE001 - every member's failure is recorded
+            self._failed(sealed, exc)
+        except BaseException as exc:  # the process is going down: nothing more is committed
+            self._failed(sealed, exc)
+            raise
+
+    def _failed(self, sealed: Sealed, exc: BaseException) -> None:
+        """A group that could not be committed stays pending (the next run rolls it forward
+        or back). Its campaigns are ahead of DynamoDB in memory: they stop for this run, and
+        so does the open group if it holds one of them (its records build on the failed
+        ones)."""
+        message = _message(exc)
+        logger.error(
+            "group commit failed",
+            workspace=self.workspace,
+            members=len(sealed.members),
+            error=message,
+        )
+        stopped = [m.sync for m in sealed.members]
+        if any(m.sync.cp.pk in self.members for m in sealed.members):
+            stopped += [m.sync for m in self.members.values()]
+            self.run.notifier.discard()
+            self._reset()
+        for sync in stopped:
+            self.failed.setdefault(sync.campaign_id, message)
+            sync.stopped = True
+
+    def _commit(self, sealed: Sealed) -> None:
+        """On the committer thread: steps 1-4 for a sealed group."""
+        run = self.run
+        members, commits = sealed.members, sealed.commits
+        targets = sealed.objects.targets()
+        keys = [self._key(t, sealed.group_id) for t in targets]
         pending_group = None
-        if keys:
-            pending_group = group_id
-            info = {
-                "id": group_id,
-                "keys": keys,
-                "solo": self.solo,
-                "members": [[c.pk, c.seq] for c in commits],
-            }
-            run.store.record_pending_group(
-                run.run_id,
-                group_id,
-                [
-                    (c, _pending(info, c, m.floor, m.unplaced_at))
-                    for c, m in zip(commits, members, strict=True)
-                ],
-            )
-            bodies = self.objects.finish()
-            run.sink.put_many([(key, bodies[t]) for t, key in zip(targets, keys, strict=True)])
-        run.notifier.drain()
+        try:
+            if keys:
+                pending_group = sealed.group_id
+                info = {
+                    "id": sealed.group_id,
+                    "keys": keys,
+                    "solo": sealed.solo,
+                    "members": [[c.pk, c.seq] for c in commits],
+                }
+                run.store.record_pending_group(
+                    run.run_id,
+                    sealed.group_id,
+                    [
+                        (c, _pending(info, c, m.floor, m.unplaced_at))
+                        for c, m in zip(commits, members, strict=True)
+                    ],
+                )
+                bodies = sealed.objects.finish()
+                run.sink.put_many([(key, bodies[t]) for t, key in zip(targets, keys, strict=True)])
+        finally:
+            sealed.objects.close()
+            sealed.sends.wait()  # also when the rest failed: nothing is left sending
         run.store.commit_group(run.run_id, pending_group, commits, run.clock.now().isoformat())
         for member, done in zip(members, commits, strict=True):
             sync = member.sync
-            sync.cp.seq, sync.cp.recent, sync.cp.pending = done.seq + 1, done.recent, None
-            sync.unsaved = set()
             sync.released = done.release
             stats = sync.stats
             stats.commits += 1
@@ -302,5 +378,5 @@ def _foreign(raw: Any, campaign_id: str) -> bool:
     return isinstance(raw, dict) and "campaign_id" in raw and raw["campaign_id"] != campaign_id
 
 
-def _message(exc: Exception) -> str:
+def _message(exc: BaseException) -> str:
     return str(exc) if isinstance(exc, ExporterError) else type(exc).__name__

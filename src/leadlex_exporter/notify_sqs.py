@@ -1,7 +1,8 @@
 """SQS notifications: one message per notified event, sent in batches of ten.
 
-Batches go out in the background as soon as they are full (`queue`); `drain` sends the rest
-and waits for all of them, and a commit happens only after a successful drain.
+Batches go out in the background as soon as they are full (`queue`); `cut` sends the rest and
+returns them to wait for (`drain` waits at once), and a commit happens only after they were all
+delivered.
 
 Entries that SQS reports as Failed are sent again with backoff; what still fails raises
 DeliveryError so the commit does not happen and the next run sends the batch again.
@@ -16,6 +17,7 @@ import random
 import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 from aws_lambda_powertools import Logger
@@ -65,6 +67,34 @@ def _attributes(event: dict[str, Any], workspace: str, campaign_id: str) -> dict
         "event_id": str(event.get("id")),
     }
     return {k: {"DataType": "String", "StringValue": v[:256]} for k, v in values.items() if v}
+
+
+def _outcome(future: Future[None]) -> BaseException | None:
+    try:
+        future.result()
+    except BaseException as exc:  # noqa: BLE001 - raised by Sends.wait
+        return exc
+    return None
+
+
+@dataclass
+class Sends:
+    """Batches on their way (SqsNotifier.cut): `wait` returns when all are delivered, or
+    raises the first error."""
+
+    futures: list[Future[None]]
+    entries: int
+    error: BaseException | None = None
+
+    def wait(self) -> int:
+        for future in self.futures:
+            error = _outcome(future)
+            if self.error is None:
+                self.error = error
+        self.futures = []
+        if self.error is not None:
+            raise self.error
+        return self.entries
 
 
 class SqsNotifier:
@@ -127,22 +157,29 @@ class SqsNotifier:
         """Entries waiting for a batch to fill."""
         return len(self._buffer)
 
-    def drain(self) -> int:
-        """Send what is buffered and wait for every batch queued since the last drain; raise
-        if any of them could not be delivered. Returns how many entries that was."""
+    def cut(self) -> Sends:
+        """Send what is buffered; the batches queued since the last cut, to wait for (a
+        group's notifications, while the next group's start to go out)."""
         if self._buffer:
             self._submit()
-        inflight, self._inflight = self._inflight, []
-        for future in inflight:
-            self._settle(future)
+        sends = Sends(self._inflight, self._queued, self._error)
+        self._inflight, self._queued, self._error = [], 0, None
+        return sends
+
+    def drain(self) -> int:
+        """Send what is buffered and wait for every batch queued since the last cut or drain;
+        raise if any of them could not be delivered. Returns how many entries that was."""
+        sends = self.cut()
+        try:
+            return sends.wait()
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Stop the sending threads (after the batches already queued)."""
         if self._pool is not None:
             self._pool.shutdown(wait=True)
             self._pool = None
-        queued, self._queued = self._queued, 0
-        error, self._error = self._error, None
-        if error is not None:
-            raise error
-        return queued
 
     def discard(self) -> None:
         """Forget what is buffered (its commit failed; the next run sends it again)."""
@@ -159,11 +196,9 @@ class SqsNotifier:
             self._settle(self._inflight.pop(0))
 
     def _settle(self, future: Future[None]) -> None:
-        try:
-            future.result()
-        except BaseException as exc:  # noqa: BLE001 - kept for drain(), which raises it
-            if self._error is None:
-                self._error = exc
+        error = _outcome(future)
+        if self._error is None:
+            self._error = error
 
     def entry(self, event: dict[str, Any], workspace: str, campaign_id: str) -> dict[str, Any]:
         """The SendMessageBatch entry of one event, without its `Id` (given per batch)."""

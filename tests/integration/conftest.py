@@ -38,7 +38,8 @@ def free_port() -> int:
 def moto_url() -> Iterator[str]:
     port = free_port()
     process = subprocess.Popen(  # noqa: S603 - our own interpreter and moto's module
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        [sys.executable, "-m", "scripts.moto_locking", "-H", "127.0.0.1", "-p", str(port)],
+        cwd=os.path.join(os.path.dirname(__file__), "..", ".."),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

@@ -131,18 +131,19 @@ def disarm(stack: Stack, hook) -> None:
 
 
 @pytest.mark.parametrize(
-    ("operation", "after", "rolled"),
+    ("operation", "nth", "after", "rolled"),
     [
-        ("PutObject", None, "back"),  # pending recorded, no object landed
-        ("SendMessageBatch", "PutObject", "forward"),  # objects landed, last batch not sent
-        ("TransactWriteItems", "PutObject", "forward"),  # everything but the commit
+        ("PutObject", 1, None, "back"),  # pending recorded, no object landed
+        # the last (4th) batch fails while the objects land beside it: no commit
+        ("SendMessageBatch", 4, None, "forward"),
+        ("TransactWriteItems", 1, "PutObject", "forward"),  # everything but the commit
     ],
 )
 def test_a_crashed_group_is_finished_by_a_run_that_holds_only_one_member(
-    stack, api, clock, operation, after, rolled
+    stack, api, clock, operation, nth, after, rolled
 ):
     given(stack, api, clock, {"cmp_a": 250, "cmp_b": 55})  # 31 notifications: one left over
-    hook = kill_at(stack, operation, after=after)
+    hook = kill_at(stack, operation, nth, after=after)
     with pytest.raises(Killed):
         run_exporter(stack, clock, api, seconds=120)
     disarm(stack, hook)
