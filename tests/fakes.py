@@ -124,7 +124,11 @@ def _page(
         "data": {name: chunk},
         "meta": {"page": page, "per_page": per_page, "total": len(items)},
     }
-    return httpx.Response(200, json=body, headers=headers)
+    # ASCII JSON, as an API sends a lone surrogate: an escape (httpx's json= cannot encode one)
+    content = json.dumps(body).encode()
+    return httpx.Response(
+        200, content=content, headers={**headers, "content-type": "application/json"}
+    )
 
 
 def _error(status: int, code: str, headers: dict[str, str] | None = None) -> httpx.Response:

@@ -50,10 +50,39 @@ MAX_TRANSACTION_BYTES = 3_000_000  # of DynamoDB's 4 MB per transaction
 MAX_OPEN_OBJECTS = 64  # event dates (each a gzip stream of about 300 KB) in one group
 
 _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str)
+_ASCII_ENCODER = json.JSONEncoder(separators=(",", ":"), default=str)
+
+try:  # about 15x faster than the json module for a record; optional, the output is the same
+    import orjson
+
+    _ORJSON_OPTIONS = (
+        orjson.OPT_PASSTHROUGH_DATETIME
+        | orjson.OPT_PASSTHROUGH_DATACLASS
+        | orjson.OPT_PASSTHROUGH_SUBCLASS
+    )
+    _FAST: Any = orjson.dumps
+    _FAST_ERRORS: tuple[type[Exception], ...] = (orjson.JSONEncodeError, TypeError)
+except ImportError:  # pragma: no cover - a package built without it
+    _FAST = None
+    _FAST_ERRORS = ()
+
+
+def encode(value: Any) -> bytes:
+    """Compact UTF-8 JSON. Integers past 64 bits and lone surrogates take the json module;
+    a NaN or infinite float (not JSON) becomes null, so the line stays readable."""
+    if _FAST is not None:
+        try:
+            return _FAST(value, default=str, option=_ORJSON_OPTIONS)  # type: ignore[no-any-return]
+        except _FAST_ERRORS:
+            pass
+    try:
+        return _ENCODER.encode(value).encode()
+    except UnicodeEncodeError:  # a lone surrogate (valid JSON as an escape): keep the escape
+        return _ASCII_ENCODER.encode(value).encode()
 
 
 def dumps(value: Any) -> bytes:
-    return _ENCODER.encode(value).encode() + b"\n"
+    return encode(value) + b"\n"
 
 
 @dataclass
@@ -158,7 +187,7 @@ class CommitGroup:
             if "workspace" in raw or "campaign_id" in raw or not raw:
                 line = dumps({**raw, **self._context(member, raw)})
             else:
-                line = _ENCODER.encode(raw)[:-1].encode() + member.suffix
+                line = encode(raw)[:-1] + member.suffix
             self.objects.write(instant.date().isoformat(), line)
             member.exported += 1
             if raw.get("type") in notify_types:

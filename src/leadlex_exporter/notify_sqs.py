@@ -56,7 +56,12 @@ def _body(event: dict[str, Any], workspace: str, campaign_id: str, truncated: bo
     }
     if truncated:
         body["event_truncated"] = True  # the whole event is in S3
-    return json.dumps(body, ensure_ascii=False, separators=(",", ":"), default=str)
+    text = json.dumps(body, ensure_ascii=False, separators=(",", ":"), default=str)
+    try:
+        text.encode()
+    except UnicodeEncodeError:  # a lone surrogate, valid JSON as an escape: keep the escape
+        text = json.dumps(body, separators=(",", ":"), default=str)
+    return text
 
 
 def _attributes(event: dict[str, Any], workspace: str, campaign_id: str) -> dict[str, Any]:
@@ -66,7 +71,14 @@ def _attributes(event: dict[str, Any], workspace: str, campaign_id: str) -> dict
         "workspace": workspace,
         "event_id": str(event.get("id")),
     }
-    return {k: {"DataType": "String", "StringValue": v[:256]} for k, v in values.items() if v}
+    return {
+        k: {"DataType": "String", "StringValue": _sendable(v)[:256]} for k, v in values.items() if v
+    }
+
+
+def _sendable(text: str) -> str:
+    """SQS takes valid Unicode only: a lone surrogate is spelled as its escape."""
+    return text.encode("utf-8", "backslashreplace").decode()
 
 
 def _outcome(future: Future[None]) -> BaseException | None:
@@ -209,9 +221,11 @@ class SqsNotifier:
         if self.fifo:
             dedup = str(event.get("id"))
             if len(dedup) > 128 or not dedup.isascii():
-                dedup = hashlib.sha256(dedup.encode()).hexdigest()
+                dedup = hashlib.sha256(dedup.encode("utf-8", "surrogatepass")).hexdigest()
             entry["MessageDeduplicationId"] = dedup
-            entry["MessageGroupId"] = hashlib.sha256(campaign_id.encode()).hexdigest()[:64]
+            entry["MessageGroupId"] = hashlib.sha256(
+                campaign_id.encode("utf-8", "surrogatepass")
+            ).hexdigest()[:64]
         return entry
 
     def _send_chunk(self, chunk: list[dict[str, Any]]) -> None:

@@ -26,12 +26,12 @@ _ENTRY = struct.Struct(">8sq")  # id hash, timestamp in whole seconds
 
 
 def id_hash(event_id: object) -> bytes:
-    return hashlib.blake2b(str(event_id).encode(), digest_size=8).digest()
+    return hashlib.blake2b(str(event_id).encode("utf-8", "surrogatepass"), digest_size=8).digest()
 
 
 def content_hash(raw: object) -> bytes:
     text = json.dumps(raw, sort_keys=True, ensure_ascii=False, default=str)
-    return hashlib.blake2b(b"raw:" + text.encode(), digest_size=8).digest()
+    return hashlib.blake2b(b"raw:" + text.encode("utf-8", "surrogatepass"), digest_size=8).digest()
 
 
 class RecentIds:
