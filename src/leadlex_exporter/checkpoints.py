@@ -62,15 +62,10 @@ class CheckpointStore:
         try:
             item = self._update(
                 pk,
-                "SET lease_owner = :o, lease_until = :u, workspace = :w, campaign_id = :c",
+                # (workspace and campaign are in the key; a lease writes only what it must)
+                "SET lease_owner = :o, lease_until = :u",
                 "attribute_not_exists(lease_until) OR lease_until < :now OR lease_owner = :o",
-                {
-                    ":o": {"S": owner},
-                    ":u": {"N": str(until_ms)},
-                    ":now": {"N": str(now_ms)},
-                    ":w": {"S": workspace},
-                    ":c": {"S": campaign_id},
-                },
+                {":o": {"S": owner}, ":u": {"N": str(until_ms)}, ":now": {"N": str(now_ms)}},
                 returns="ALL_NEW",
             )
         except ClientError as exc:

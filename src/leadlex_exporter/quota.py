@@ -8,6 +8,7 @@ is new; fresh syncs stop at the reserve. While the quota is known to be spent, n
 from __future__ import annotations
 
 import math
+import threading
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -56,6 +57,7 @@ class QuotaGuard:
         self.calls = 0
         self.fresh_calls_per_run = 0  # one call per campaign, plus list pages
         self._recent_calls: deque[float] = deque()
+        self._lock = threading.Lock()
         self._note_run_start()
 
     def _note_run_start(self) -> None:
@@ -105,6 +107,10 @@ class QuotaGuard:
         limit = _int(headers.get("x-ratelimit-limit"))
         remaining = _int(headers.get("x-ratelimit-remaining"))
         reset_at = _int(headers.get("x-ratelimit-reset"))
+        with self._lock:
+            self._observe(limit, remaining, reset_at)
+
+    def _observe(self, limit: int | None, remaining: int | None, reset_at: int | None) -> None:
         if limit is not None:
             self.state.limit = limit
         if remaining is not None:
@@ -121,7 +127,12 @@ class QuotaGuard:
             self.state.reset_at = _next_midnight(self.clock.now().timestamp())
 
     def wait_for_slot(self, deadline: Deadline) -> None:
-        """Pace calls below the per-minute limit (80% of the plan's, unless configured)."""
+        """Pace calls below the per-minute limit (80% of the plan's, unless configured).
+        Thread-safe: calls made at once wait for their slots in turn."""
+        with self._lock:
+            self._wait_for_slot(deadline)
+
+    def _wait_for_slot(self, deadline: Deadline) -> None:
         cap = self.max_calls_per_minute or max(1, int(per_minute_for(self.state.limit) * 0.8))
         now = self.clock.now().timestamp()
         while self._recent_calls and self._recent_calls[0] <= now - 60:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
 from collections import Counter
 from datetime import timedelta
 
@@ -118,3 +120,34 @@ def test_clicked_and_replied_are_notified_with_context_and_dedup_key(stack, api,
     attrs = messages[0]["MessageAttributes"]
     assert attrs["event_type"]["StringValue"] == original["type"]
     assert attrs["campaign_id"]["StringValue"] == "cmp_a"
+
+
+def test_pages_of_one_window_are_never_asked_for_at_once(stack, api, clock):
+    # Pages are numbered newest first: if page 3 were served before page 2, an event inserted
+    # between the two would push another across their border, and it would be in neither.
+    given_workspace(stack, api, {f"cmp_{i}": 450 for i in range(4)}, clock)
+    lock = threading.Lock()
+    inflight: Counter[str] = Counter()
+    most: Counter[str] = Counter()
+    handle = api.handle
+
+    def slow_handle(request):
+        campaign = request.url.path.split("/")[-2]
+        with lock:
+            inflight[campaign] += 1
+            most[campaign] = max(most[campaign], inflight[campaign])
+        time.sleep(0.01)  # a page in flight long enough for a second one to start
+        try:
+            return handle(request)
+        finally:
+            with lock:
+                inflight[campaign] -= 1
+
+    api.handle = slow_handle
+
+    result = run_exporter(stack, clock, api)
+
+    assert result["status"] == "ok", result
+    assert set(most) >= {f"cmp_{i}" for i in range(4)}
+    assert max(most.values()) == 1, most
+    assert len({r["id"] for _, r in stack.records()}) == 4 * 450
