@@ -330,6 +330,8 @@ class CommitGroup:
         keys = [self._key(t, sealed.group_id) for t in targets]
         pending_group = None
         try:
+            # Compression ends first (it frees the zlib state while DynamoDB works).
+            bodies = sealed.objects.finish() if keys else {}
             if keys:
                 pending_group = sealed.group_id
                 info = {
@@ -346,7 +348,6 @@ class CommitGroup:
                         for c, m in zip(commits, members, strict=True)
                     ],
                 )
-                bodies = sealed.objects.finish()
                 run.sink.put_many([(key, bodies[t]) for t, key in zip(targets, keys, strict=True)])
         finally:
             sealed.objects.close()

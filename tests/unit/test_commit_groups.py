@@ -304,3 +304,39 @@ def test_a_commit_left_pending_by_the_version_before_groups_is_rolled_back(stack
     assert set(ids) == {e["id"] for e in api.events["cmp_a"]}
     assert max(ids.values()) == 1
     assert not [i for i in stack.items() if "pending" in i]
+
+
+def test_a_group_that_fails_on_the_committer_thread_stops_its_campaigns_and_loses_nothing(
+    stack, api, clock
+):
+    # Groups of about 300 events: cmp_a's pages span the first two groups. The first commit
+    # fails (DynamoDB refuses it) while the second group fills: both groups' campaigns stop,
+    # since the second builds on the first; the next run finishes everything, exactly once.
+    from botocore.exceptions import ClientError
+
+    given(stack, api, clock, {"cmp_a": 450, "cmp_b": 250, "cmp_c": 250})
+    failed = Counter[str]()
+
+    def refuse_first_commit(event_name: str, params: dict, **_: object) -> None:
+        updates = [i["Update"] for i in params.get("TransactItems", [])] or [params]
+        commit = any(u.get("ConditionExpression", "").startswith("pending_group") for u in updates)
+        if commit and not failed["done"]:
+            failed["done"] += 1
+            raise ClientError({"Error": {"Code": "InternalServerError"}}, "TransactWriteItems")
+
+    stack.session.events.register("before-parameter-build.dynamodb.*", refuse_first_commit)
+    result = run_exporter(stack, clock, api, BATCH_MAX_EVENTS="300")
+    stack.session.events.unregister("before-parameter-build.dynamodb.*", refuse_first_commit)
+
+    assert failed["done"] == 1
+    assert result["status"] == "partial_failure", result
+    failures = result["workspaces"][0]["failed_campaigns"]
+    assert set(failures) == {"cmp_a", "cmp_b", "cmp_c"}, failures  # all were in the first group
+    assert {i["pk"]["S"] for i in stack.items() if "pending_group" in i}, "the group stays pending"
+
+    clock.advance(seconds=1_000)  # past the failed run's deadline
+    result = run_exporter(stack, clock, api)
+
+    assert result["status"] == "ok", result
+    assert_each_event_once(stack, api)
+    assert not [i for i in stack.items() if "pending" in i]
