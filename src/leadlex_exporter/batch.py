@@ -15,6 +15,10 @@ def identify(raw: Any) -> tuple[bytes, datetime | None, str | None]:
         return content_hash(raw), None, "record is not a JSON object"
     instant = parse_timestamp(raw.get("timestamp"))
     event_id = raw.get("id")
+    if type(event_id) is str and event_id and not event_id.isspace():  # the usual case
+        if instant is None:
+            return id_hash(event_id), None, "record has no readable timestamp"
+        return id_hash(event_id), instant, None
     has_id = (
         isinstance(event_id, str | int)
         and not isinstance(event_id, bool)

@@ -85,7 +85,7 @@ def dumps(value: Any) -> bytes:
     return encode(value) + b"\n"
 
 
-@dataclass
+@dataclass(slots=True)
 class Record:
     """One new record of a page: an event (`problem` None) or one to keep aside."""
 
@@ -156,11 +156,39 @@ class CommitGroup:
         """A page's new records; `hi` is the upper bound of the window they were read from."""
         member = self.members.get(sync.cp.pk) or self._join(sync)
         floor = hi - self.run.lookback
-        member.floor = floor if member.floor is None else min(member.floor, floor)
-        member.unplaced_at = hi if member.unplaced_at is None else max(member.unplaced_at, hi)
+        member.floor = recent_floor = floor if member.floor is None else min(member.floor, floor)
+        member.unplaced_at = unplaced_at = (
+            hi if member.unplaced_at is None else max(member.unplaced_at, hi)
+        )
+        # The hot loop of the exporter: one pass per record, names bound once per page.
         notify_types = self.run.settings.notify_event_types
+        write, suffix, adds, unsaved = self.objects.write, member.suffix, member.adds, sync.unsaved
+        exported = notified = recent = 0
         for record in records:
-            self._add(member, record, notify_types)
+            raw, instant = record.raw, record.instant
+            if record.problem is None and instant is not None:
+                if "workspace" in raw or "campaign_id" in raw or not raw:
+                    line = dumps({**raw, **self._context(member, raw)})
+                else:
+                    line = encode(raw)[:-1] + suffix
+                write(instant.date().isoformat(), line)
+                exported += 1
+                if raw.get("type") in notify_types:
+                    notifier = self.run.notifier
+                    notifier.queue(notifier.entry(raw, self.workspace, sync.campaign_id))
+                    notified += 1
+                when = instant
+            else:
+                self._quarantine(member, record)
+                when = instant or unplaced_at
+            if when >= recent_floor:
+                adds.append((record.key, when))
+                unsaved.add(record.key)
+                recent += 1
+        member.exported += exported
+        member.notified += notified
+        self.events += len(records)
+        self.recent_bytes += 12 * recent
 
     def settle(self) -> None:
         """After a page is in and the state moved past it: commit if the group is full."""
@@ -181,33 +209,11 @@ class CommitGroup:
         self.recent_bytes += 12 * len(sync.cp.recent) + 4_000
         return member
 
-    def _add(self, member: Member, record: Record, notify_types: frozenset[str]) -> None:
-        raw, instant = record.raw, record.instant
-        if record.problem is None and instant is not None:
-            if "workspace" in raw or "campaign_id" in raw or not raw:
-                line = dumps({**raw, **self._context(member, raw)})
-            else:
-                line = encode(raw)[:-1] + member.suffix
-            self.objects.write(instant.date().isoformat(), line)
-            member.exported += 1
-            if raw.get("type") in notify_types:
-                self.run.notifier.queue(
-                    self.run.notifier.entry(raw, self.workspace, member.sync.campaign_id)
-                )
-                member.notified += 1
-        else:
-            quarantined = {"reason": record.problem or "unplaceable record", "raw": raw}
-            quarantined.update(workspace=self.workspace, campaign_id=member.sync.campaign_id)
-            self.objects.write(None, dumps(quarantined))
-            member.quarantined += 1
-        self.events += 1
-        when = instant or member.unplaced_at
-        assert member.floor is not None
-        assert when is not None
-        if when >= member.floor:
-            member.adds.append((record.key, when))
-            member.sync.unsaved.add(record.key)
-            self.recent_bytes += 12
+    def _quarantine(self, member: Member, record: Record) -> None:
+        quarantined = {"reason": record.problem or "unplaceable record", "raw": record.raw}
+        quarantined.update(workspace=self.workspace, campaign_id=member.sync.campaign_id)
+        self.objects.write(None, dumps(quarantined))
+        member.quarantined += 1
 
     def _context(self, member: Member, raw: dict[str, Any]) -> dict[str, str]:
         context = {"workspace": self.workspace, "campaign_id": member.sync.campaign_id}

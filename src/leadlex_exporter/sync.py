@@ -161,6 +161,7 @@ class CampaignSync:
         placed: list[tuple[datetime, bytes]] = []
         new_unplaced: list[bytes] = []
         records: list[Record] = []
+        recent, unsaved = self.cp.recent.entries, self.unsaved
         for raw in events:
             key, instant, problem = identify(raw)
             if key in page_seen:
@@ -176,7 +177,7 @@ class CampaignSync:
                 seen = key in unplaced
                 if not seen:
                     new_unplaced.append(key)
-            if seen or key in self.cp.recent or key in self.unsaved:
+            if seen or key in recent or key in unsaved:
                 self.stats.duplicates_skipped += 1
                 continue
             if problem is None and instant is not None:
