@@ -135,3 +135,42 @@ def test_the_moto_patch_keeps_transactions_all_or_nothing():
     assert code == "TransactionCanceledException"
     # The first transaction applied both updates; the cancelled one applied neither.
     assert items == "[('k0', '1'), ('k1', '1'), ('k2', '0')]"
+
+
+def test_the_bench_moto_server_keeps_a_connection_alive_and_drains_unread_bodies():
+    import http.client
+    import time
+
+    from scripts.local_stack import free_port
+
+    port = free_port()
+    server = subprocess.Popen(  # noqa: S603 - our interpreter and our wrapper of moto's server
+        [sys.executable, "-m", "bench.moto_server", "-H", "127.0.0.1", "-p", str(port)],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        for _ in range(100):
+            try:
+                connection.request("GET", "/moto-api/")
+                connection.getresponse().read()
+                break
+            except OSError:
+                connection.close()
+                time.sleep(0.1)
+        sockets = set()
+        statuses = []
+        for body in (b"", b"x" * 70_000, b"{}"):  # moto-api ignores the body of a GET
+            connection.request("GET", "/moto-api/", body=body)
+            response = connection.getresponse()
+            response.read()
+            statuses.append(response.status)
+            sockets.add(id(connection.sock))
+        assert statuses == [200, 200, 200]
+        assert len(sockets) == 1, "every request reconnected"
+        assert response.getheader("Connection") != "close"
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
