@@ -1,15 +1,60 @@
 """A commit group's objects as gzip streams, compressed while records arrive: memory holds
-compressed bytes, not records. Compression runs on one worker thread, in arrival order."""
+compressed bytes, not records. Compression runs on one worker thread, in arrival order.
+
+Each object is one ordinary gzip member (RFC 1952) whose deflate stream is made of segments:
+every CHUNK of raw lines is compressed by a compressor of its own, flushed to a byte boundary
+(Z_SYNC_FLUSH, no final block) and dropped. A decoder reads the blocks one after another as it
+reads any deflate stream. Each compressor starts from the last 32 KB of the raw bytes before
+its segment as its dictionary (as pigz does), so it may refer back into them; the decoder has
+them in its window. So an open object costs its unsent raw lines, 32 KB of raw tail and its
+compressed bytes, not a compressor's 256 KB of state kept open: a group has an object open for
+each event date it touched (30 and more on a month of events).
+"""
 
 from __future__ import annotations
 
 import gzip
 import io
 import json
+import struct
 import zlib
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
 from typing import Any
+
+LEVEL = 6
+WINDOW = 32 * 1024  # deflate's window: how far back a segment may refer
+# gzip header: magic, deflate, no flags, no mtime (the bytes depend on the records only),
+# no extra flags, OS unix (what zlib writes)
+_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03"
+_LAST_BLOCK = zlib.compressobj(LEVEL, zlib.DEFLATED, -15).flush()  # an empty final block
+
+
+@dataclass
+class _Stream:
+    """One object's compressed segments, and the CRC-32 and size of the raw bytes in them."""
+
+    parts: list[bytes] = field(default_factory=lambda: [_HEADER])
+    crc: int = 0
+    size: int = 0
+    tail: bytes = b""  # the last WINDOW raw bytes so far: the next segment's dictionary
+
+    def add(self, data: bytes) -> None:
+        if self.tail:
+            segment = zlib.compressobj(LEVEL, zlib.DEFLATED, -15, zdict=self.tail)
+        else:
+            segment = zlib.compressobj(LEVEL, zlib.DEFLATED, -15)
+        self.parts.append(segment.compress(data))
+        self.parts.append(segment.flush(zlib.Z_SYNC_FLUSH))
+        self.crc = zlib.crc32(data, self.crc)
+        self.size += len(data)
+        self.tail = (self.tail + data)[-WINDOW:] if len(data) < WINDOW else data[-WINDOW:]
+
+    def end(self) -> None:
+        self.tail = b""
+        self.parts.append(_LAST_BLOCK)
+        self.parts.append(struct.pack("<II", self.crc & 0xFFFFFFFF, self.size & 0xFFFFFFFF))
 
 
 class Objects:
@@ -18,7 +63,7 @@ class Objects:
     CHUNK = 64 * 1024  # raw bytes held per object before they go to the compressor
 
     def __init__(self) -> None:
-        self._streams: dict[str | None, tuple[Any, list[bytes]]] = {}
+        self._streams: dict[str | None, _Stream] = {}
         self._pending: dict[str | None, list[bytes]] = {}
         self._pending_bytes: dict[str | None, int] = {}
         self._worker: ThreadPoolExecutor | None = None
@@ -36,7 +81,7 @@ class Objects:
         if pending is None:
             pending = self._pending[target] = []
             self._pending_bytes[target] = 0
-            self._streams[target] = (zlib.compressobj(6, zlib.DEFLATED, 31), [])
+            self._streams[target] = _Stream()
         pending.append(line)
         self._pending_bytes[target] += len(line)
         if self._pending_bytes[target] >= self.CHUNK:
@@ -49,8 +94,7 @@ class Objects:
         for job in self._jobs:
             job.result()
         self.close()
-        # Each stream holds about 256 KB of zlib state: let it go now, keep the bytes.
-        parts_of = {t: parts for t, (_, parts) in self._streams.items()}
+        parts_of = {t: stream.parts for t, stream in self._streams.items()}
         self._streams = {}
         return {t: _joined(parts) for t, parts in parts_of.items()}
 
@@ -62,14 +106,13 @@ class Objects:
     def _compress(self, target: str | None, final: bool) -> None:
         data = b"".join(self._pending[target])
         self._pending[target], self._pending_bytes[target] = [], 0
-        stream, parts = self._streams[target]
+        stream = self._streams[target]
 
         def job() -> None:
-            out = stream.compress(data)
-            if out:
-                parts.append(out)
+            if data:
+                stream.add(data)
             if final:
-                parts.append(stream.flush())
+                stream.end()
 
         if self._worker is None:
             self._worker = ThreadPoolExecutor(max_workers=1)
