@@ -94,7 +94,7 @@ def run_step(
         stack.put_secret([{"name": name, "api_key": workload.api_key}])
         notify = {"NOTIFY_EVENT_TYPES": ""} if tool == "ours-s3" else {}
         env = stack.env(**EXPORTER_ENV, **notify)
-        command = [sys.executable, "-m", "bench.run_ours", str(out)]
+        command = [*exporter_python(), str(out)]
     else:
         env = stack.env(
             BENCH_API_URL=stack.local.api_url,
@@ -140,9 +140,33 @@ def run_step(
     return result
 
 
-def measure_coldstart() -> coldstart.ColdStart | None:
+# The exporter runs as the Lambda runtime runs it: the `sam build` output and the runtime's
+# boto3 on sys.path, no site-packages (`-I -S`). The dev .venv would add what the package does
+# not ship: httpx's CLI extras alone (click, pygments, rich) are about 8 MB when installed.
+_LAUNCH = (
+    "import runpy, sys; out = sys.argv.pop(); sys.path[:0] = sys.argv[1:]; "
+    "sys.argv = ['bench.run_ours', out]; runpy.run_module('bench.run_ours', run_name='__main__')"
+)
+
+
+def exporter_python() -> list[str]:
+    build, runtime = build_dirs()
+    if not (build / "leadlex_exporter").is_dir() or not (runtime / "boto3").is_dir():
+        raise SystemExit(
+            f"the exporter runs from {build} (`sam build`) with boto3 from {runtime}: "
+            "run `make bench`, which makes both"
+        )
+    return [sys.executable, "-I", "-S", "-c", _LAUNCH, str(build), str(runtime), str(ROOT)]
+
+
+def build_dirs() -> tuple[Path, Path]:
     build = Path(os.environ.get("BENCH_BUILD_DIR", ROOT / ".aws-sam/build/ExporterFunction"))
     runtime = Path(os.environ.get("BENCH_RUNTIME_DIR", ROOT / ".venv-bench/lambda-runtime"))
+    return build, runtime
+
+
+def measure_coldstart() -> coldstart.ColdStart | None:
+    build, runtime = build_dirs()
     if not (build / "leadlex_exporter").is_dir() or not (runtime / "boto3").is_dir():
         print(f"cold start not measured: need {build} (sam build) and {runtime} (boto3)")
         return None
