@@ -62,16 +62,18 @@ def main(out_path: str) -> None:
     started = time.perf_counter()
     from datetime import timedelta
 
-    import boto3
+    import botocore
 
+    import leadlex_exporter
+    from leadlex_exporter import botocore_data
     from leadlex_exporter.clock import SystemClock
-    from leadlex_exporter.handler import run_export
+    from leadlex_exporter.handler import new_session, run_export
     from leadlex_exporter.settings import Settings
 
     import_seconds = time.perf_counter() - started
     rss_after_import = peak_rss_mb()
     settings = Settings.from_env(os.environ)
-    session = boto3.session.Session()
+    session = new_session()  # as the handler makes it
     counter = AwsCounter(settings.export_prefix)
     session.events.register("before-call.*.*", counter.before_call)
     session.events.register("before-send.*.*", counter.before_send)
@@ -111,6 +113,8 @@ def main(out_path: str) -> None:
         "failed_campaigns": sum(len(w["failed_campaigns"]) for w in workspaces),
         "own_api_calls": sum(w["api_calls"] for w in workspaces),
         "rss_after_import_mb": rss_after_import,
+        "package": os.path.dirname(os.path.dirname(leadlex_exporter.__file__)),
+        "botocore_data_trimmed": botocore_data.load(botocore.__version__) is not None,
         "peak_rss_mb": peak_rss_mb(),
         "aws": {
             "operations": dict(counter.operations),

@@ -12,13 +12,16 @@ from datetime import timedelta
 from typing import Any
 
 import boto3
+import botocore
+import botocore.session
 import httpx
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities import parameters
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.config import Config
+from botocore.regions import EndpointResolver
 
-from leadlex_exporter import metrics
+from leadlex_exporter import botocore_data, metrics
 from leadlex_exporter.checkpoints import CheckpointStore
 from leadlex_exporter.clock import Clock, Deadline, SystemClock
 from leadlex_exporter.context import RunContext
@@ -52,23 +55,49 @@ def handle(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     clock = SystemClock()
     remaining = timedelta(milliseconds=context.get_remaining_time_in_millis())
     summary = run_export(
-        settings, clock, clock.now() + remaining, boto3.session.Session(), secrets=warm_secrets()
+        settings, clock, clock.now() + remaining, lambda_session(), secrets=warm_secrets()
     )
     return summary.as_dict()
+
+
+def new_session() -> boto3.session.Session:
+    """A boto3 session that reads the data files the build cut to the exporter's services
+    (see `botocore_data`), when they were cut from this botocore version."""
+    core = botocore.session.get_session()
+    trimmed = botocore_data.load(botocore.__version__)
+    if trimmed is not None:
+        # The models: a data path searched before botocore's own (as AWS_DATA_PATH is, which
+        # still comes after it).
+        paths = [str(trimmed.data_path), core.get_config_variable("data_path") or ""]
+        core.set_config_variable("data_path", os.pathsep.join(p for p in paths if p))
+        # The endpoints, as botocore's own data (uses_builtin_data): the endpoint rulesets
+        # then resolve every URL as with the full file. The version check pins this hook.
+        components: Any = core._internal_components  # type: ignore[attr-defined]  # noqa: SLF001
+        components.register_component(
+            "endpoint_resolver", EndpointResolver(trimmed.endpoints, uses_builtin_data=True)
+        )
+    return boto3.session.Session(botocore_session=core)
+
+
+@functools.cache
+def lambda_session() -> boto3.session.Session:
+    """One session per Lambda sandbox: warm invocations reuse its loaded models and data."""
+    return new_session()
 
 
 class LazyClient:
     """A boto3 client created on first use: a run that writes no object (or sends no message)
     never loads that service's model, which is most of a client's memory."""
 
+    _creating = threading.Lock()  # one at a time: a boto3 session is not thread-safe
+
     def __init__(self, create: Callable[[], Any]):
         self._create = create
         self._client: Any = None
-        self._lock = threading.Lock()
 
     def __getattr__(self, name: str) -> Any:
         if self._client is None:
-            with self._lock:
+            with self._creating:
                 if self._client is None:
                     self._client = self._create()
         return getattr(self._client, name)
@@ -78,7 +107,7 @@ class LazyClient:
 def warm_secrets() -> parameters.SecretsProvider:
     """One provider per Lambda sandbox, so warm invocations reuse the cached secret."""
     return parameters.SecretsProvider(
-        boto3_client=boto3.client("secretsmanager", config=AWS_CONFIG)
+        boto3_client=lambda_session().client("secretsmanager", config=AWS_CONFIG)
     )
 
 
