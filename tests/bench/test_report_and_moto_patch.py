@@ -42,7 +42,7 @@ def run(workload: str, tool: str, events: int, seconds: float, rss: float, **ext
 
 
 def verdicts(results: list[dict[str, Any]]) -> dict[str, bool]:
-    items = [w for w in workloads(0.01) if w.name in ("a", "b")]
+    items = [w for w in workloads(0.01) if w.name in ("a", "b", "c")]
     by = {(r["workload"], r["tool"]): r for r in results}
     for r in results:
         w = next(w for w in items if w.name == r["workload"])
@@ -65,6 +65,8 @@ def test_throughput_is_judged_with_sqs_and_on_the_same_work_separately():
             run("a", "dlt", 1, 6.0, 150),
             run("b", "ours", 1, 6.0, 80, event_objects=1),
             run("b", "dlt", 1, 6.0, 150),
+            run("c", "ours", 0, 1.0, 51),
+            run("c", "dlt", 0, 2.0, 100),
         ]
     )
 
@@ -72,6 +74,7 @@ def test_throughput_is_judged_with_sqs_and_on_the_same_work_separately():
     assert find(checks, "a: throughput", "same work") is True  # 6x
     assert find(checks, "a: memory") is True  # 70 of 150
     assert find(checks, "b: memory") is False  # 80 of 150
+    assert find(checks, "c: memory") is False  # 51 of 100: the idle run is judged too
     assert not [t for t in checks if t.startswith("b: throughput") and "same work" in t]
 
 
