@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 import httpx
@@ -16,7 +17,7 @@ from leadlex_exporter.errors import (
     QuotaExhaustedError,
     UnavailableError,
 )
-from leadlex_exporter.leadlex import LeadLexClient
+from leadlex_exporter.leadlex import LeadLexClient, decode
 from leadlex_exporter.quota import Purpose, QuotaGuard, QuotaState
 from tests.fakes import FakeClock
 
@@ -189,3 +190,31 @@ def test_calls_are_paced_below_the_per_minute_limit(clock):
         fetch(client)
     assert len(seen) == 12
     assert sum(clock.slept) >= 59
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        (b'{"a":[1,2.5,"x",null,true]}', {"a": [1, 2.5, "x", None, True]}),
+        (b'{"id":"\\ud800"}', {"id": "\ud800"}),  # a lone surrogate: valid JSON, orjson refuses
+        (b'{"n":123456789012345678901234567890}', {"n": 123456789012345678901234567890}),
+        (b'{"n":18446744073709551616}', {"n": 18446744073709551616}),  # 2**64
+        (
+            b'{"n":-9223372036854775809,"m":9223372036854775807}',
+            {"n": -(2**63) - 1, "m": 2**63 - 1},
+        ),
+        (b'{"x":1e400,"y":0.1,"z":-0}', {"x": float("inf"), "y": 0.1, "z": 0}),
+        (b'{"x":NaN}', {"x": float("nan")}),
+        (b'\xef\xbb\xbf{"bom":1}', {"bom": 1}),
+    ],
+)
+def test_bodies_are_read_as_the_json_module_reads_them(body, expected):
+    got = decode(body)
+    assert repr(got) == repr(expected)
+    assert repr(got) == repr(json.loads(body))
+
+
+@pytest.mark.parametrize("body", [b"", b"<html>", b'{"a":', b'{"a":"\xff"}'])
+def test_malformed_bodies_are_value_errors(body):
+    with pytest.raises(ValueError):  # noqa: PT011 - what _get turns into "malformed page"
+        decode(body)
