@@ -6,9 +6,10 @@ campaign, and the rest of the run goes on. Only the deadline stops everything.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Generator, Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from datetime import timedelta
 
 import httpx
@@ -29,7 +30,7 @@ from leadlex_exporter.errors import (
     QuotaExhaustedError,
 )
 from leadlex_exporter.group import CommitGroup
-from leadlex_exporter.leadlex import LeadLexClient
+from leadlex_exporter.leadlex import EventsPage, LeadLexClient
 from leadlex_exporter.quota import Purpose, QuotaGuard
 from leadlex_exporter.recovery import GroupRecovery
 from leadlex_exporter.summary import RunSummary, WorkspaceResult
@@ -39,6 +40,7 @@ from leadlex_exporter.workspaces import InvalidEntry, Workspace
 logger = Logger(child=True)
 
 ACQUIRE_WORKERS = 8
+LANES = 3  # campaigns synced side by side (see Exporter._phase)
 HttpFactory = Callable[[str], AbstractContextManager[httpx.Client]]
 CAMPAIGN_ERRORS = (
     LeadLexError,
@@ -101,7 +103,7 @@ class Exporter:
         group = CommitGroup(self.run, workspace.name)
         try:
             with self.http_factory(workspace.api_key) as http:
-                client = LeadLexClient(http, guard, self.run.deadline)
+                client = LeadLexClient(http, guard, self.run.deadline, parallel=LANES + 1)
                 campaign_ids = workspace.campaigns or tuple(
                     c["id"] for c in client.list_campaigns()
                 )
@@ -143,28 +145,64 @@ class Exporter:
         group: CommitGroup,
         result: WorkspaceResult,
     ) -> None:
+        """One phase over the campaigns, LANES at a time: a page of one is processed while the
+        next page of the other is on its way (the pages of one walk never overlap, see
+        CampaignSync.steps), and the first page of the campaign after them is fetched ahead."""
         todo = (s for s in syncs if s.campaign_id not in result.failed_campaigns)
-        current = next(todo, None)
-        while current is not None:
-            upcoming = next(todo, None)  # its lease and recovery first, then its first page
-            if current.campaign_id not in result.failed_campaigns and not current.stopped:
-                try:
-                    if upcoming is not None:
-                        upcoming.prefetch(purpose)
-                    current.sync(purpose)
-                except QuotaExhaustedError:
-                    result.quota_limited = True
-                    logger.info(
-                        "quota budget reached", workspace=current.workspace, purpose=purpose.value
-                    )
+        lanes: list[_Lane] = []
+        upcoming = next(todo, None)  # its lease and recovery first, then its first page
+        try:
+            while True:
+                while len(lanes) < LANES and upcoming is not None:
+                    sync, upcoming = upcoming, next(todo, None)
+                    if sync.campaign_id in result.failed_campaigns or sync.stopped:
+                        continue
+                    lane = _Lane(sync, sync.steps(purpose), purpose)
+                    lanes.append(lane)
+                    self._step(lane, lanes, group, result, upcoming)
+                if not lanes:
                     return
-                except (AuthenticationError, PermissionDeniedError):
-                    raise
-                except CAMPAIGN_ERRORS as exc:
-                    self._fail_id(current.workspace, current.campaign_id, result, exc)
-                finally:
-                    self._group_failures(group, result)
-            current = upcoming
+                self._step(_ready(lanes), lanes, group, result)
+        except _QuotaReached:
+            return
+        finally:
+            for lane in lanes:
+                lane.steps.close()
+
+    def _step(
+        self,
+        lane: _Lane,
+        lanes: list[_Lane],
+        group: CommitGroup,
+        result: WorkspaceResult,
+        upcoming: CampaignSync | None = None,
+    ) -> None:
+        """One step of a campaign (its start, or a page): its end or its failure takes it out
+        of `lanes`; a spent quota ends the phase; a bad key ends the workspace."""
+        sync = lane.sync
+        try:
+            if lane.future is None:
+                if upcoming is not None:
+                    upcoming.prefetch(lane.purpose)
+                lane.future = next(lane.steps)
+            else:
+                lane.advance()
+        except StopIteration:
+            lanes.remove(lane)
+        except QuotaExhaustedError:
+            result.quota_limited = True
+            logger.info(
+                "quota budget reached", workspace=sync.workspace, purpose=lane.purpose.value
+            )
+            raise _QuotaReached from None
+        except (AuthenticationError, PermissionDeniedError):
+            raise
+        except CAMPAIGN_ERRORS as exc:
+            lanes.remove(lane)
+            lane.steps.close()
+            self._fail_id(sync.workspace, sync.campaign_id, result, exc)
+        finally:
+            self._group_failures(group, result)
 
     def _group_failures(self, group: CommitGroup, result: WorkspaceResult) -> None:
         """Campaigns whose group could not be committed fail too (it stays pending for them)."""
@@ -221,6 +259,38 @@ class Exporter:
             self.run.store.save_quota(workspace.key_fingerprint, guard.state, ttl)
         except (ClientError, BotoCoreError):
             logger.warning("quota state not saved", workspace=workspace.name)
+
+
+class _QuotaReached(Exception):
+    """The phase ends: the key's budget for it is spent."""
+
+
+@dataclass(eq=False)
+class _Lane:
+    """A campaign being synced: its phase's steps and the page it waits for."""
+
+    sync: CampaignSync
+    steps: Generator[Future[EventsPage], EventsPage, None]
+    purpose: Purpose
+    future: Future[EventsPage] | None = None
+
+    def advance(self) -> None:
+        """Hand the page in (or the error that came instead); the next page's future back."""
+        assert self.future is not None  # noqa: S101 - lanes are listed once started
+        try:
+            page = self.future.result()
+        except Exception as exc:  # noqa: BLE001 - re-raised in the walk, where it waits
+            self.future = self.steps.throw(exc)
+        else:
+            self.future = self.steps.send(page)
+
+
+def _ready(lanes: list[_Lane]) -> _Lane:
+    """The first lane whose page is in, else the first to get one."""
+    futures = [lane.future for lane in lanes if lane.future is not None]
+    if not any(f.done() for f in futures):
+        wait(futures, return_when=FIRST_COMPLETED)
+    return next(lane for lane in lanes if lane.future is None or lane.future.done())
 
 
 class Opening:

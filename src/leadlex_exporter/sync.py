@@ -7,7 +7,7 @@ durable exactly once together with the state after it.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from concurrent.futures import Future
 from datetime import datetime, timedelta
 from typing import Any
@@ -51,20 +51,38 @@ class CampaignSync:
 
     # -- the two phases of a run: fresh events first, history with what the quota leaves ----
     def sync(self, purpose: Purpose) -> None:
+        """This phase of the campaign, to its end, on its own."""
+        steps = self.steps(purpose)
+        try:
+            future = next(steps)
+            while True:
+                try:
+                    page = future.result()
+                except Exception as exc:  # noqa: BLE001 - re-raised where the walk waits
+                    future = steps.throw(exc)
+                else:
+                    future = steps.send(page)
+        except StopIteration:
+            return
+
+    def steps(self, purpose: Purpose) -> Generator[Future[EventsPage], EventsPage, None]:
+        """This phase of the campaign as a generator: it yields the future of each page it
+        needs and takes the page back, so that a driver can take the pages of two campaigns
+        as they come (exporter.Lanes). The pages of one walk still come one after another."""
         if self.stopped:
             return
         self._start_if_new()
         if purpose is Purpose.BACKFILL:
             if self.state.backfill:
-                self._run_walk(self.state.backfill, purpose)
+                yield from self._run_walk(self.state.backfill, purpose)
             return
         if self.state.backfill and not self._fresh_allowed():
             # The newest page(s) of a first sync are fresh events: fetch them with fresh
             # budget, down to where fresh windows can take over; the history waits its turn.
-            self._run_walk(self.state.backfill, purpose, until=self._fresh_allowed)
+            yield from self._run_walk(self.state.backfill, purpose, until=self._fresh_allowed)
         self._open_fresh()
         if self.state.fresh:
-            self._run_walk(self.state.fresh, purpose)
+            yield from self._run_walk(self.state.fresh, purpose)
 
     def prefetch(self, purpose: Purpose) -> None:
         """Start fetching the first page this phase will read (while another campaign is
@@ -117,7 +135,7 @@ class CampaignSync:
     # -- paging one pinned window ------------------------------------------------------------
     def _run_walk(
         self, walk: Walk, purpose: Purpose, until: Callable[[], bool] | None = None
-    ) -> None:
+    ) -> Generator[Future[EventsPage], EventsPage, None]:
         # While a page is processed, the next one is already on its way, when the API's total
         # says it exists (never a call to discover an empty page) and nothing else decides
         # whether to go on (`until`).
@@ -126,7 +144,8 @@ class CampaignSync:
             ahead = self._ahead[2]
         self._ahead = None
         while (until is None or not until()) and not self.stopped:
-            page, ahead = (ahead or self._fetch(walk, walk.next_page, purpose)).result(), None
+            page = yield ahead or self._fetch(walk, walk.next_page, purpose)
+            ahead = None
             more = page.total is not None and walk.next_page * PER_PAGE < page.total
             if until is None and page.events and more:
                 ahead = self._fetch(walk, walk.next_page + 1, purpose)

@@ -8,6 +8,7 @@ import time
 from collections import Counter
 from datetime import timedelta
 
+from leadlex_exporter.exporter import LANES
 from tests.conftest import Stack, run_exporter
 from tests.fakes import FakeClock, FakeLeadLex, make_events
 
@@ -151,3 +152,36 @@ def test_pages_of_one_window_are_never_asked_for_at_once(stack, api, clock):
     assert set(most) >= {f"cmp_{i}" for i in range(4)}
     assert max(most.values()) == 1, most
     assert len({r["id"] for _, r in stack.records()}) == 4 * 450
+
+
+def test_campaigns_are_synced_side_by_side(stack, api, clock):
+    # While a page of one campaign is processed, pages of LANES - 1 others are on their way
+    # (and the first page of the campaign after them): with 10 ms per page, 6 campaigns of 5
+    # pages take about a third of the time one after another would.
+    given_workspace(stack, api, {f"cmp_{i}": 450 for i in range(6)}, clock)
+    lock = threading.Lock()
+    inflight: Counter[str] = Counter()
+    widest = 0
+    handle = api.handle
+
+    def slow_handle(request):
+        nonlocal widest
+        campaign = request.url.path.split("/")[-2]
+        with lock:
+            inflight[campaign] += 1
+            widest = max(widest, sum(1 for n in inflight.values() if n))
+        time.sleep(0.01)
+        try:
+            return handle(request)
+        finally:
+            with lock:
+                inflight[campaign] -= 1
+
+    api.handle = slow_handle
+
+    result = run_exporter(stack, clock, api)
+
+    assert result["status"] == "ok", result
+    assert widest == LANES + 1 >= 3  # the lanes' pages and the next campaign's first page
+    records = [r["id"] for _, r in stack.records()]
+    assert len(records) == len(set(records)) == 6 * 450
