@@ -5,14 +5,19 @@ come from `World.bulk_events`, spread over the 30 days that end 10 minutes befor
 one is old enough to be exported by the first run and an idle run finds nothing new. Keys are
 on the org plan with limits high enough that no quota or pacing throttles the measurement.
 Prints `LISTENING <base_url>` once seeded, then serves until SIGTERM or SIGINT.
+
+BENCH_API_LATENCY_MS (default 0): every API request waits that long before it is answered, like
+the real API over the internet (the server answers requests on threads of their own).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import signal
 import sys
 import threading
+import time
 import zlib
 from datetime import timedelta
 from pathlib import Path
@@ -45,6 +50,9 @@ def build_world(spec: dict[str, object]) -> World:
 
 def main(argv: list[str]) -> int:
     world = build_world(json.loads(Path(argv[0]).read_text(encoding="utf-8")))
+    latency = float(os.environ.get("BENCH_API_LATENCY_MS", "0")) / 1000
+    if latency > 0:
+        world.on_request(lambda *_: time.sleep(latency))
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
