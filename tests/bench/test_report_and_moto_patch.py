@@ -177,3 +177,47 @@ def test_the_bench_moto_server_keeps_a_connection_alive_and_drains_unread_bodies
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+_QUEUE_ATTRIBUTES = """
+import sys, json, boto3
+if sys.argv[1] == "patched":
+    import bench.moto_server  # noqa: F401 - the patch, as the benchmark's moto server loads it
+from moto import mock_aws
+
+with mock_aws():
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    for name, extra in (("q", {}), ("q.fifo", {"FifoQueue": "true"})):
+        url = sqs.create_queue(QueueName=name, Attributes=extra)["QueueUrl"]
+        entries = [{"Id": str(i), "MessageBody": "{}"} for i in range(3)]
+        if extra:
+            entries = [{**e, "MessageGroupId": "g", "MessageDeduplicationId": e["Id"]}
+                       for e in entries]
+        sqs.send_message_batch(QueueUrl=url, Entries=entries)
+        attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+        for volatile in ("CreatedTimestamp", "LastModifiedTimestamp"):
+            attributes.pop(volatile)
+        print(json.dumps(attributes, sort_keys=True))
+"""
+
+
+def test_the_moto_patch_leaves_queue_attributes_as_moto_computes_them():
+    env = {**os.environ, "AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "y"}
+    env.pop("AWS_ENDPOINT_URL", None)
+    outputs = [
+        subprocess.run(  # noqa: S603 - our interpreter; the patch must not leak into tests
+            [sys.executable, "-c", _QUEUE_ATTRIBUTES, mode],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=True,
+        ).stdout
+        for mode in ("stock", "patched")
+    ]
+
+    stock, patched = outputs
+    assert '"FifoQueue": "true"' in stock
+    assert '"ApproximateNumberOfMessages": "3"' in stock
+    assert patched == stock
