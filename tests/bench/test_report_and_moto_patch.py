@@ -57,25 +57,31 @@ def find(checks: dict[str, bool], *words: str) -> bool:
     return ok
 
 
-def test_throughput_is_judged_with_sqs_and_on_the_same_work_separately():
-    checks = verdicts(
-        [
-            run("a", "ours", 1, 4.0, 70, event_objects=3),
-            run("a", "ours-s3", 1, 1.0, 60),
-            run("a", "dlt", 1, 6.0, 150),
-            run("b", "ours", 1, 6.0, 80, event_objects=1),
-            run("b", "dlt", 1, 6.0, 150),
-            run("c", "ours", 0, 1.0, 51),
-            run("c", "dlt", 0, 2.0, 100),
-        ]
-    )
+def test_throughput_is_judged_on_the_same_work_and_reported_with_sqs():
+    results = [
+        run("a", "ours", 1, 4.0, 70, event_objects=3, notified=10),
+        run("a", "ours-s3", 1, 1.0, 60),
+        run("a", "dlt", 1, 6.0, 150),
+        run("b", "ours", 1, 6.0, 80, event_objects=1),
+        run("b", "dlt", 1, 6.0, 150),
+        run("c", "ours", 0, 1.0, 51),
+        run("c", "dlt", 0, 2.0, 100),
+    ]
+    checks = verdicts(results)
 
-    assert find(checks, "a: throughput", "with SQS") is False  # 1.5x
+    assert not [t for t in checks if "with SQS" in t or "SQS messages" in t]
     assert find(checks, "a: throughput", "same work") is True  # 6x
+    assert find(checks, "a (S3 only)", "records in S3") is True
     assert find(checks, "a: memory") is True  # 70 of 150
     assert find(checks, "b: memory") is False  # 80 of 150
     assert find(checks, "c: memory") is False  # 51 of 100: the idle run is judged too
     assert not [t for t in checks if t.startswith("b: throughput") and "same work" in t]
+    items = [w for w in workloads(0.01) if w.name in ("a", "b", "c")]
+    by = {(r["workload"], r["tool"]): r for r in results}
+    assert report.with_notifications(items, by) == [
+        "a: throughput 1.50x dlt's with 10 SQS messages sent as well",
+        "b: throughput 1.00x dlt's with 0 SQS messages sent as well",
+    ]
 
 
 def test_sqs_requests_are_held_to_ceil_n_over_10():
