@@ -47,7 +47,7 @@ MAX_RECENT_IDS = 25_000
 MAX_MEMBERS = 100  # items in one DynamoDB transaction
 SOFT_MEMBERS = 90
 MAX_TRANSACTION_BYTES = 3_000_000  # of DynamoDB's 4 MB per transaction
-MAX_OPEN_OBJECTS = 64  # event dates (each a gzip stream of about 300 KB) in one group
+MAX_OPEN_OBJECTS = 64  # event dates in one group (each open one: up to 64 KB of lines + 32 KB tail)
 
 _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str)
 _ASCII_ENCODER = json.JSONEncoder(separators=(",", ":"), default=str)
