@@ -227,3 +227,37 @@ def test_the_moto_patch_leaves_queue_attributes_as_moto_computes_them():
     assert '"FifoQueue": "true"' in stock
     assert '"ApproximateNumberOfMessages": "3"' in stock
     assert patched == stock
+
+
+_BACKENDS = """
+import sys
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+hosts = [None, "moto_api", "s3", "dynamodb", "sqs.us-east-1.amazonaws.com",
+         "dynamodb.us-east-1.amazonaws.com", "s3.amazonaws.com", "bucket.s3.amazonaws.com",
+         "secretsmanager.eu-west-1.amazonaws.com", "nothing.example.com"]
+stock = DomainDispatcherApplication(create_backend_app)
+expected = [stock.get_backend_for_host(h) for h in hosts]
+import bench.moto_server  # noqa: F401 - the patch, as the benchmark's moto server loads it
+patched = DomainDispatcherApplication(create_backend_app)
+got = [patched.get_backend_for_host(h) for h in hosts * 2]  # the second pass is remembered
+print(expected)
+print(got[: len(hosts)] == expected and got[len(hosts) :] == expected)
+print(len(patched._bench_backends))
+"""
+
+
+def test_the_moto_patch_finds_the_same_backend_for_every_host():
+    done = subprocess.run(  # noqa: S603 - our interpreter; the patch must not leak into tests
+        [sys.executable, "-c", _BACKENDS],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+
+    expected, same, remembered = done.stdout.strip().splitlines()[-3:]
+    assert "'sqs'" in expected
+    assert "'dynamodb'" in expected
+    assert same == "True"
+    assert remembered == "10"
