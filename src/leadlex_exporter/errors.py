@@ -81,3 +81,8 @@ class LeaseLostError(ExporterError):
 
 class DeliveryError(ExporterError):
     """SQS kept rejecting notification entries after the retries."""
+
+
+class PendingGroupError(ExporterError, ValueError):
+    """A commit group left pending whose members' records disagree; it stays pending (and its
+    campaigns do not move) until someone looks."""

@@ -2,8 +2,9 @@
 
 A run adds every page it reads to the workspace's open *group*. A group is committed when it is
 large enough (objects sized for Athena, SQS batches full) and when the workspace is done:
-  1. DynamoDB, one transaction: every member campaign gets `pending` (the group's object keys
-     and members, and the campaign's state after the group), fenced by its lease and seq
+  1. DynamoDB, one transaction: every member campaign gets `pending` (its state after the
+     group), fenced by its lease and seq; the first member's also holds the group's manifest
+     (object keys and members), the others name that member
   2. S3: one object per event date (and one for quarantine), at keys fixed by (run, group)
   3. SQS: the rest of the group's notifications (full batches went out as they filled)
   4. DynamoDB, one transaction: every member's new state, seq + 1, `pending` removed
@@ -340,18 +341,21 @@ class CommitGroup:
             bodies = sealed.objects.finish() if keys else {}
             if keys:
                 pending_group = sealed.group_id
-                info = {
+                # The manifest (keys, members) goes on the first member, the leader, only;
+                # the others name it. The group is pending on all of them or on none.
+                manifest = {
                     "id": sealed.group_id,
                     "keys": keys,
                     "solo": sealed.solo,
                     "members": [[c.pk, c.seq] for c in commits],
                 }
+                reference = {"id": sealed.group_id, "leader": commits[0].pk}
                 run.store.record_pending_group(
                     run.run_id,
                     sealed.group_id,
                     [
-                        (c, _pending(info, c, m.floor, m.unplaced_at))
-                        for c, m in zip(commits, members, strict=True)
+                        (c, _pending(manifest if i == 0 else reference, c, m.floor, m.unplaced_at))
+                        for i, (c, m) in enumerate(zip(commits, members, strict=True))
                     ],
                 )
                 run.sink.put_many([(key, bodies[t]) for t, key in zip(targets, keys, strict=True)])

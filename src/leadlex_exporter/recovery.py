@@ -1,10 +1,11 @@
 """Finishing a commit group that a crashed invocation left pending (see group.py).
 
-The first run that acquires any member reads the group's objects back. If all of them landed,
-it sends their notifications again and commits every member that still has the group pending
-(roll forward); if any is missing, it deletes the others and clears `pending` (roll back: the
-pages are read again). Both are conditional on `pending_group`, so a group is settled once
-even when two runs meet it at the same time.
+The first run that acquires any member reads the group's objects back (their keys and the
+members are on the group's first member, the leader, whom the others name). If all of them
+landed, it sends their notifications again and commits every member that still has the group
+pending (roll forward); if any is missing, it deletes the others and clears `pending` (roll
+back: the pages are read again). Both are conditional on `pending_group`, so a group is settled
+once even when two runs meet it at the same time.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from aws_lambda_powertools import Logger
 from leadlex_exporter.batch import identify
 from leadlex_exporter.checkpoints import Checkpoint, MemberCommit, PendingMember, campaign_pk
 from leadlex_exporter.context import CampaignStats, RunContext
-from leadlex_exporter.errors import LeaseLostError
+from leadlex_exporter.errors import LeaseLostError, PendingGroupError
 from leadlex_exporter.group import updated_recent
 from leadlex_exporter.objects import read_records
 from leadlex_exporter.state import CampaignState, id_hash
@@ -40,9 +41,11 @@ class GroupRecovery:
         if "group" not in checkpoint.pending:
             self._roll_back_single(checkpoint)
             return
-        info = checkpoint.pending["group"]
-        group_id = info["id"]
         run = self.run
+        info = self._manifest(checkpoint.pk, checkpoint.pending["group"])
+        if info is None:
+            return  # another run finished it meanwhile
+        group_id = info["id"]
         live = run.store.pending_members(group_id, [pk for pk, _ in info["members"]])
         if checkpoint.pk not in live:
             return  # another run finished it meanwhile
@@ -90,6 +93,23 @@ class GroupRecovery:
             members=len(commits),
             events=counts["exported"],
         )
+
+    def _manifest(self, pk: str, info: dict[str, Any]) -> dict[str, Any] | None:
+        """The group's object keys and members. A member names the leader that holds them;
+        groups pending from before that have them on every member. None: the group is settled
+        (it is pending on all its members or on none, so the leader tells)."""
+        if "keys" in info:
+            return info
+        leader = self.run.store.pending_members(info["id"], [info["leader"]])
+        if info["leader"] not in leader:
+            return None
+        manifest: dict[str, Any] = leader[info["leader"]].pending["group"]
+        if manifest.get("id") != info["id"] or pk not in (m for m, _ in manifest["members"]):
+            raise PendingGroupError(
+                f"pending commit group {info['id']} names a leader whose manifest does not "
+                f"list {pk}; the group is left pending"
+            )
+        return manifest
 
     def _roll_back_single(self, checkpoint: Checkpoint) -> None:
         """A commit of one campaign left pending by a version before commit groups: its

@@ -180,6 +180,108 @@ def test_a_crashed_group_is_finished_by_a_run_that_holds_only_one_member(
     assert {e["id"] for es in api.events.values() for e in es if e["type"] in NOTIFY} <= notified
 
 
+def pending_of(stack: Stack) -> dict[str, dict]:
+    return {i["pk"]["S"]: json.loads(i["pending"]["S"]) for i in stack.items() if "pending" in i}
+
+
+def crash_before_the_commit(stack: Stack, api: FakeLeadLex, clock: FakeClock) -> str:
+    """Four campaigns, killed when only the group's commit is missing; returns the leader."""
+    given(stack, api, clock, {"cmp_a": 120, "cmp_b": 60, "cmp_c": 30, "cmp_d": 5})
+    hook = kill_at(stack, "TransactWriteItems", 1, after="PutObject")
+    with pytest.raises(Killed):
+        run_exporter(stack, clock, api, seconds=120)
+    disarm(stack, hook)
+    pending = pending_of(stack)
+    assert len(pending) == 4
+    (leader,) = [pk for pk, p in pending.items() if "keys" in p["group"]]
+    return leader
+
+
+def test_the_manifest_is_on_the_leader_and_every_other_member_names_it(stack, api, clock):
+    leader = crash_before_the_commit(stack, api, clock)
+
+    pending = pending_of(stack)
+    manifest = pending[leader]["group"]
+    assert {pk for pk, _ in manifest["members"]} == set(pending)
+    assert manifest["keys"]
+    assert all(k in stack.s3_keys() for k in manifest["keys"])
+    for pk, member in pending.items():
+        if pk != leader:
+            assert member["group"] == {"id": manifest["id"], "leader": leader}
+            assert "keys" not in json.dumps(member), "the keys are written once per group"
+
+
+@pytest.mark.parametrize("listed", ["leader", "another member"])
+def test_a_group_is_finished_from_its_leader_or_from_any_other_member(stack, api, clock, listed):
+    leader = crash_before_the_commit(stack, api, clock)
+    others = sorted(pk for pk in pending_of(stack) if pk != leader)
+    pk = leader if listed == "leader" else others[-1]
+    campaign = pk.rsplit("#", 1)[1]
+    clock.advance(seconds=121)
+    stack.put_secret({"workspaces": [{"name": "acme", "api_key": KEY, "campaigns": [campaign]}]})
+    api.calls.clear()
+
+    result = run_exporter(stack, clock, api)
+
+    assert result["status"] == "ok", result
+    assert not pending_of(stack), "the whole group is settled"
+    assert_each_event_once(stack, api)  # rolled forward: every member's events are in
+    assert len(api.calls) == 1, "one idle call for the one campaign the secret lists"
+    stack.put_secret({"workspaces": [{"name": "acme", "api_key": KEY}]})
+    assert run_exporter(stack, clock, api)["status"] == "ok"
+    assert_each_event_once(stack, api)
+
+
+def test_a_group_left_pending_with_the_manifest_on_every_member_still_finishes(stack, api, clock):
+    # The format before leaders: every member carried the whole manifest.
+    leader = crash_before_the_commit(stack, api, clock)
+    pending = pending_of(stack)
+    ddb = stack.session.client("dynamodb")
+    for pk, member in pending.items():
+        old = {**member, "group": pending[leader]["group"]}
+        ddb.update_item(
+            TableName=TABLE,
+            Key={"pk": {"S": pk}},
+            UpdateExpression="SET pending = :p",
+            ExpressionAttributeValues={":p": {"S": json.dumps(old)}},
+        )
+    other = sorted(pk for pk in pending if pk != leader)[0].rsplit("#", 1)[1]
+    clock.advance(seconds=121)
+    stack.put_secret({"workspaces": [{"name": "acme", "api_key": KEY, "campaigns": [other]}]})
+
+    result = run_exporter(stack, clock, api)
+
+    assert result["status"] == "ok", result
+    assert not pending_of(stack)
+    assert_each_event_once(stack, api)
+
+
+def test_a_member_its_leader_does_not_list_fails_by_name_and_loses_nothing(stack, api, clock):
+    leader = crash_before_the_commit(stack, api, clock)
+    pending = pending_of(stack)
+    other = sorted(pk for pk in pending if pk != leader)[0]
+    manifest = pending[leader]["group"]
+    damaged = {**manifest, "members": [m for m in manifest["members"] if m[0] != other]}
+    stack.session.client("dynamodb").update_item(
+        TableName=TABLE,
+        Key={"pk": {"S": leader}},
+        UpdateExpression="SET pending = :p",
+        ExpressionAttributeValues={":p": {"S": json.dumps({**pending[leader], "group": damaged})}},
+    )
+    campaign = other.rsplit("#", 1)[1]
+    clock.advance(seconds=121)
+    stack.put_secret({"workspaces": [{"name": "acme", "api_key": KEY, "campaigns": [campaign]}]})
+
+    result = run_exporter(stack, clock, api)
+
+    assert result["status"] == "partial_failure", result
+    message = result["workspaces"][0]["failed_campaigns"][campaign]
+    assert manifest["id"] in message
+    assert "does not list" in message
+    assert set(pending_of(stack)) == set(pending), "nothing settled, nothing lost"
+    assert all(k in stack.s3_keys() for k in manifest["keys"])
+
+
 def test_events_that_name_another_campaign_keep_their_field_and_commit_alone(stack, api, clock):
     given(stack, api, clock, {"cmp_a": 30, "cmp_b": 20, "cmp_c": 10})
     for event in api.events["cmp_b"]:
