@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, replace
+from datetime import datetime
 
 from leadlex_sandbox.faults import Fault
 from leadlex_sandbox.models import Workspace
@@ -40,6 +41,10 @@ class ApiRequest:
 class Gateway:
     def __init__(self, world: World) -> None:
         self._world = world
+
+    def now(self) -> datetime:
+        """The API's clock (what its `Date` header says)."""
+        return self._world.clock.now()
 
     def handle(self, request: ApiRequest) -> Response | None:
         """The answer to send, or None to close the connection without one."""

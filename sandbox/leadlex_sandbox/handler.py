@@ -49,6 +49,12 @@ class SandboxRequestHandler(BaseHTTPRequestHandler):
     def do_DELETE(self) -> None:  # noqa: N802
         self._dispatch()
 
+    def date_time_string(self, timestamp: float | None = None) -> str:
+        """The `Date` header, by the sandbox's clock (which tests can move), like the rest."""
+        if timestamp is None:
+            timestamp = self.server.gateway.now().timestamp()
+        return super().date_time_string(timestamp)
+
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (signature from stdlib)
         if self.server.verbose:
             sys.stderr.write(f"sandbox {format % args}\n")  # request line, never headers

@@ -41,6 +41,7 @@ logger = Logger(child=True)
 
 ACQUIRE_WORKERS = 8
 LANES = 3  # campaigns synced side by side (see Exporter._phase)
+CLOCK_SKEW_WARN_SECONDS = 60
 HttpFactory = Callable[[str], AbstractContextManager[httpx.Client]]
 CAMPAIGN_ERRORS = (
     LeadLexError,
@@ -117,6 +118,8 @@ class Exporter:
                 finally:
                     syncs = opening.close()
                     client.close()
+                    result.api_clock_skew = client.clock_skew
+                    _check_clock(workspace.name, client.clock_skew)
         except (AuthenticationError, PermissionDeniedError) as exc:
             result.status, result.error = "failed", str(exc)
             logger.error("workspace failed", workspace=workspace.name, error=str(exc))
@@ -283,6 +286,18 @@ class _Lane:
             self.future = self.steps.throw(exc)
         else:
             self.future = self.steps.send(page)
+
+
+def _check_clock(workspace: str, skew: float | None) -> None:
+    """Windows are cut by this function's clock and events are stamped by the API's. An API
+    clock behind ours takes from the margin for late events (LOOKBACK_MINUTES); one ahead of
+    ours only delays events. Either is worth a look past a minute."""
+    if skew is not None and abs(skew) > CLOCK_SKEW_WARN_SECONDS:
+        logger.warning(
+            "the API's clock and this function's disagree",
+            workspace=workspace,
+            api_clock_ahead_seconds=round(skew),
+        )
 
 
 def _ready(lanes: list[_Lane]) -> _Lane:

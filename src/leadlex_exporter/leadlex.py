@@ -11,6 +11,8 @@ import random
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -73,6 +75,9 @@ class LeadLexClient:
         self.jitter = jitter
         self._worker: ThreadPoolExecutor | None = None
         self.parallel = parallel
+        # The API's clock minus ours, in seconds, from the Date header of the first page served
+        # (whole seconds, so within about a second); None until then or without the header.
+        self.clock_skew: float | None = None
 
     def fetch(
         self, campaign_id: str, page: int, from_date: str | None, to_date: str, purpose: Purpose
@@ -147,6 +152,10 @@ class LeadLexClient:
                 try:
                     body = decode(response.content)
                     shape(body)
+                    if self.clock_skew is None:
+                        self.clock_skew = clock_skew(
+                            response.headers.get("date"), self.quota.clock.now()
+                        )
                     return body
                 except (ValueError, KeyError, TypeError, AttributeError):
                     failure = "malformed page"
@@ -243,6 +252,20 @@ def _error_code(response: httpx.Response) -> str:
         return "unknown_error"
     text = str(code)
     return text[:64] if text.replace("_", "").isalnum() else "unknown_error"
+
+
+def clock_skew(date_header: str | None, now: datetime) -> float | None:
+    """Seconds the server's clock is ahead of ours (negative: behind), from an HTTP `Date`
+    header received at `now`; None without a readable one."""
+    if not date_header:
+        return None
+    try:
+        served = parsedate_to_datetime(date_header)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if served.tzinfo is None:  # "-0000": UTC without a claim about the local zone
+        served = served.replace(tzinfo=UTC)
+    return (served - now).total_seconds()
 
 
 def _retry_after(response: httpx.Response) -> float | None:

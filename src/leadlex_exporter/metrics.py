@@ -30,6 +30,10 @@ def publish(summary: RunSummary, namespace: str, service: str) -> None:
             metrics.add_metric(
                 name="QuotaRemaining", unit=MetricUnit.Count, value=result.quota_remaining
             )
+        if result.api_clock_skew is not None:
+            metrics.add_metric(
+                name="ApiClockSkewSeconds", unit=MetricUnit.Seconds, value=result.api_clock_skew
+            )
         metrics.flush_metrics()
     run = EphemeralMetrics(namespace=namespace, service=service)
     run.add_metric(name="RunsSucceeded", unit=MetricUnit.Count, value=int(summary.ok))

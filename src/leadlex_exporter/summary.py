@@ -22,6 +22,7 @@ class WorkspaceResult:
     api_calls: int = 0
     quota_remaining: int | None = None
     quota_limited: bool = False
+    api_clock_skew: float | None = None  # seconds the API's clock is ahead of ours
 
     def add(self, stats: CampaignStats) -> None:
         for name in (
@@ -76,6 +77,9 @@ class RunSummary:
                     "quota_remaining": w.quota_remaining,
                     "quota_limited": w.quota_limited,
                     "commits_recovered": w.stats.recovered,
+                    "api_clock_skew_seconds": (
+                        None if w.api_clock_skew is None else round(w.api_clock_skew)
+                    ),
                 }
                 for w in self.workspaces
             ],

@@ -171,3 +171,32 @@ def test_an_invalid_secret_document_is_a_clear_error_that_never_prints_a_key(
     assert problem in str(caught.value) or "empty" in str(caught.value)
     assert GOOD not in str(caught.value)
     assert "g" * 20 not in repr(caught.value)
+
+
+def test_the_apis_clock_is_compared_with_ours_and_a_gap_is_reported(
+    live_stack, sandbox, monkeypatch, caplog
+):
+    world = sandbox.world
+    world.add_workspace("acme", api_key=GOOD, plan="org")
+    world.add_campaign("acme", "cmp_a", status="active")
+    end = world.clock.now() - timedelta(minutes=6)
+    world.bulk_events("cmp_a", 150, end - timedelta(days=2), end, seed=5)
+    live_stack.put_secret({"workspaces": [{"name": "acme", "api_key": GOOD}]})
+
+    in_step = invoke(live_stack, sandbox, monkeypatch)
+    assert in_step["status"] == "ok", in_step
+    assert abs(in_step["workspaces"][0]["api_clock_skew_seconds"]) <= 2
+    assert not [r for r in caplog.records if "clock" in r.getMessage()]
+
+    world.clock.advance(7 * 60)  # the API's clock now runs 7 minutes ahead of the function's
+    ahead = invoke(live_stack, sandbox, monkeypatch)
+
+    assert ahead["status"] == "ok", ahead
+    assert ahead["workspaces"][0]["api_clock_skew_seconds"] == pytest.approx(420, abs=2)
+    warnings = [r for r in caplog.records if "clock" in r.getMessage()]
+    assert [vars(w)["api_clock_ahead_seconds"] for w in warnings] == [pytest.approx(420, abs=2)]
+    assert warnings[0].levelname == "WARNING"
+    assert vars(warnings[0])["workspace"] == "acme"
+    ids = Counter(r["id"] for _, r in live_stack.records())
+    assert len(ids) == 150
+    assert max(ids.values()) == 1

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 
 import httpx
 import pytest
@@ -17,7 +18,7 @@ from leadlex_exporter.errors import (
     QuotaExhaustedError,
     UnavailableError,
 )
-from leadlex_exporter.leadlex import LeadLexClient, decode
+from leadlex_exporter.leadlex import LeadLexClient, clock_skew, decode
 from leadlex_exporter.quota import Purpose, QuotaGuard, QuotaState
 from tests.fakes import FakeClock
 
@@ -218,3 +219,38 @@ def test_bodies_are_read_as_the_json_module_reads_them(body, expected):
 def test_malformed_bodies_are_value_errors(body):
     with pytest.raises(ValueError):  # noqa: PT011 - what _get turns into "malformed page"
         decode(body)
+
+
+def test_the_api_clock_is_read_from_the_first_page_served(clock):
+    ahead = format_datetime(clock.now() + timedelta(seconds=300), usegmt=True)
+    behind = format_datetime(clock.now() - timedelta(seconds=90), usegmt=True)
+    client, _ = client_for(
+        [
+            page(500, headers={"Date": behind}),  # not a page: not read
+            page(headers={"Date": ahead}),
+            page(headers={"Date": behind}),
+        ],
+        clock,
+    )
+    assert client.clock_skew is None
+    fetch(client)
+    assert client.clock_skew == pytest.approx(300, abs=1)
+    fetch(client)
+    assert client.clock_skew == pytest.approx(300, abs=1), "the first page's header counts"
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        ("Fri, 20 Nov 2026 12:05:00 GMT", 300.0),
+        ("Fri, 20 Nov 2026 12:05:00 -0000", 300.0),  # UTC, no zone claimed
+        ("Fri, 20 Nov 2026 12:58:30 +0100", -90.0),
+        (None, None),
+        ("", None),
+        ("yesterday", None),
+        ("Fri, 99 Nov 2026 12:05:00 GMT", None),
+    ],
+)
+def test_clock_skew_from_a_date_header(header, expected):
+    now = datetime(2026, 11, 20, 12, 0, 0, tzinfo=UTC)
+    assert clock_skew(header, now) == expected
