@@ -111,12 +111,21 @@ class QuotaGuard:
             self._observe(limit, remaining, reset_at)
 
     def _observe(self, limit: int | None, remaining: int | None, reset_at: int | None) -> None:
-        if limit is not None:
-            self.state.limit = limit
+        state = self.state
         if remaining is not None:
-            self.state.remaining = remaining
+            # Answers to calls made at once arrive in any order: within one day and plan the
+            # quota only goes down, so an answer that says more is older news. A new reset time
+            # (a new day) or a new limit (another plan) starts again from what it says.
+            same_day_and_plan = (reset_at is None or float(reset_at) == state.reset_at) and (
+                limit is None or limit == state.limit
+            )
+            if same_day_and_plan and state.remaining is not None:
+                remaining = min(remaining, state.remaining)
+            state.remaining = remaining
+        if limit is not None:
+            state.limit = limit
         if reset_at is not None:
-            self.state.reset_at = float(reset_at)
+            state.reset_at = float(reset_at)
 
     def mark_exhausted(self, reset_at: float | None) -> None:
         self.state.exhausted = True

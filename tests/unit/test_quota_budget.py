@@ -49,3 +49,36 @@ def test_backlog_larger_than_a_days_quota_finishes_over_days_without_starving_fr
     assert sum(stale_fresh_after_run) == 0, "fresh events waited behind the backfill"
     assert any(r["stopped_early"] == "quota" for r in results)
     assert results[-1]["workspaces"][0]["backfilling"] == 0
+
+
+def test_answers_arriving_out_of_order_never_raise_the_quota_left():
+    from httpx import Headers
+
+    from leadlex_exporter.quota import QuotaGuard, QuotaState
+    from tests.fakes import FakeClock
+
+    guard = QuotaGuard(QuotaState(), FakeClock(), reserve_percent=10, fresh_reserve_percent=20)
+
+    def answer(remaining: int, limit: int = 1000, reset: int = 1_795_910_400) -> None:
+        guard.observe(
+            Headers(
+                {
+                    "X-RateLimit-Limit": str(limit),
+                    "X-RateLimit-Remaining": str(remaining),
+                    "X-RateLimit-Reset": str(reset),
+                }
+            )
+        )
+
+    answer(990)
+    answer(988)  # the later call's answer came first
+    answer(989)
+    assert guard.state.remaining == 988
+    answer(120, reset=1_795_996_800)  # the next day: whatever it says
+    assert guard.state.remaining == 120
+    answer(9_500, limit=10_000, reset=1_795_996_800)  # a plan upgraded during the day
+    assert guard.state.remaining == 9_500
+    guard.observe(Headers({"X-RateLimit-Remaining": "9_400x"}))  # unreadable: ignored
+    guard.observe(Headers({"X-RateLimit-Remaining": "9400"}))  # no limit or reset: same plan
+    guard.observe(Headers({"X-RateLimit-Remaining": "9450"}))
+    assert guard.state.remaining == 9_400
