@@ -102,6 +102,16 @@ class QuotaGuard:
         remaining = self.state.remaining
         return remaining is None or remaining > self.floor(purpose)
 
+    def can_spare(self, calls: int, purpose: Purpose) -> bool:
+        """Whether `calls` more calls for `purpose` would still leave its floor untouched, with
+        a whole run's fresh calls (`fresh_calls_per_run`) kept on top: the answer for spending
+        them now rather than after every campaign's fresh calls. No when the quota is unknown."""
+        self._roll_over()
+        remaining = self.state.remaining
+        if self.state.exhausted or remaining is None:
+            return False
+        return remaining - calls > self.floor(purpose) + self.fresh_calls_per_run
+
     def observe(self, headers: Mapping[str, str]) -> None:
         """Record a response's X-RateLimit-* headers (invalid values are ignored)."""
         limit = _int(headers.get("x-ratelimit-limit"))

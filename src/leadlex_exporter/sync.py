@@ -7,6 +7,7 @@ durable exactly once together with the state after it.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Generator
 from concurrent.futures import Future
 from datetime import datetime, timedelta
@@ -17,6 +18,7 @@ from aws_lambda_powertools import Logger
 from leadlex_exporter.batch import identify
 from leadlex_exporter.checkpoints import Checkpoint
 from leadlex_exporter.context import CampaignStats, RunContext
+from leadlex_exporter.errors import QuotaExhaustedError
 from leadlex_exporter.group import CommitGroup, Record
 from leadlex_exporter.leadlex import PER_PAGE, EventsPage, LeadLexClient
 from leadlex_exporter.quota import Purpose
@@ -24,6 +26,12 @@ from leadlex_exporter.state import Walk
 from leadlex_exporter.timestamps import format_timestamp, require_timestamp
 
 logger = Logger(child=True)
+
+# A first sync whose history is at most this many pages past its newest ones reads it in the
+# fresh pass, right after them, when the quota can spare it: one commit for the campaign
+# instead of two (a pending and a commit write fewer), for at most this many calls of delay
+# before the next campaign's fresh pages.
+SHORT_HISTORY_PAGES = 10
 
 
 class CampaignSync:
@@ -47,6 +55,7 @@ class CampaignSync:
         self.released = False  # the lease went with the last commit
         self.stopped = False  # its group failed to commit: memory is ahead of DynamoDB
         self._ahead: tuple[Walk, int, Future[EventsPage]] | None = None  # see prefetch()
+        self._total: int | None = None  # the API's total for the walk of the last page read
         self.stats = CampaignStats()
 
     # -- the two phases of a run: fresh events first, history with what the quota leaves ----
@@ -80,9 +89,36 @@ class CampaignSync:
             # The newest page(s) of a first sync are fresh events: fetch them with fresh
             # budget, down to where fresh windows can take over; the history waits its turn.
             yield from self._run_walk(self.state.backfill, purpose, until=self._fresh_allowed)
+            if self._short_history():
+                yield from self._read_short_history()
         self._open_fresh()
         if self.state.fresh:
             yield from self._run_walk(self.state.fresh, purpose)
+
+    def _short_history(self) -> bool:
+        """The rest of a first sync's history is short, and the quota can spare it now."""
+        walk = self.state.backfill
+        if walk is None or self._total is None or self.stopped:
+            return False
+        left = math.ceil(self._total / PER_PAGE) - (walk.next_page - 1)
+        return 0 < left <= SHORT_HISTORY_PAGES and self.client.quota.can_spare(
+            left, Purpose.BACKFILL
+        )
+
+    def _read_short_history(self) -> Generator[Future[EventsPage], EventsPage, None]:
+        """The history, on backfill budget. Should that budget run out meanwhile (other lanes
+        spend too), the rest waits for the backfill phase; the fresh pass goes on."""
+        assert self.state.backfill is not None  # noqa: S101 - checked by _short_history
+        try:
+            yield from self._run_walk(self.state.backfill, Purpose.BACKFILL)
+        except QuotaExhaustedError:
+            if self.client.quota.state.exhausted:
+                raise  # the API says the day is spent: nothing else can be read either
+            logger.info(
+                "short history left for the backfill phase",
+                workspace=self.workspace,
+                campaign_id=self.campaign_id,
+            )
 
     def prefetch(self, purpose: Purpose) -> None:
         """Start fetching the first page this phase will read (while another campaign is
@@ -146,6 +182,7 @@ class CampaignSync:
         while (until is None or not until()) and not self.stopped:
             page = yield ahead or self._fetch(walk, walk.next_page, purpose)
             ahead = None
+            self._total = page.total
             more = page.total is not None and walk.next_page * PER_PAGE < page.total
             if until is None and page.events and more:
                 ahead = self._fetch(walk, walk.next_page + 1, purpose)

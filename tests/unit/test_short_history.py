@@ -1,0 +1,118 @@
+"""A first sync's short history is read in the fresh pass, right after its newest page, when
+the quota can spare it: one commit for the campaign instead of two. Otherwise, and for long
+histories, every campaign's newest page still comes before any history."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import timedelta
+
+import pytest
+
+from leadlex_exporter.quota import Purpose, QuotaGuard, QuotaState
+from leadlex_exporter.sync import SHORT_HISTORY_PAGES
+from tests.conftest import run_exporter
+from tests.fakes import FakeClock, make_events
+
+KEY = "wbk_" + "h" * 52
+CAMPAIGNS = [f"c{n}" for n in range(1, 7)]
+
+
+def _setup(stack, api, clock, events_each: int) -> None:
+    api.keys[KEY] = "acme"
+    api.campaigns["acme"] = [{"id": c, "status": "active"} for c in CAMPAIGNS]
+    newest = clock.now() - timedelta(hours=1)
+    for campaign in CAMPAIGNS:  # 100 events span 16 hours: the newest page is past the lookback
+        api.events[campaign] = make_events(campaign, events_each, newest, 600)
+    stack.put_secret({"workspaces": [{"name": "acme", "api_key": KEY}]})
+
+
+def _event_pages(api) -> list[tuple[str, int]]:
+    """(campaign, page) of every events call, in the order the API served them."""
+    return [
+        (path.split("/campaigns/")[1].split("/")[0], int(query["page"]))
+        for path, query in api.calls
+        if path.endswith("/events")
+    ]
+
+
+def _assert_exported_once(stack, api) -> None:
+    ids = Counter(r["id"] for _, r in stack.records())
+    assert set(ids) == {e["id"] for c in CAMPAIGNS for e in api.events[c]}
+    assert max(ids.values()) == 1
+
+
+def test_a_short_history_is_read_right_after_its_newest_page(stack, api, clock):
+    _setup(stack, api, clock, events_each=250)  # 3 pages each: the history is 2 pages
+
+    result = run_exporter(stack, clock, api, NOTIFY_EVENT_TYPES="")
+
+    pages = _event_pages(api)
+    assert Counter(c for c, _ in pages) == {c: 3 for c in CAMPAIGNS}  # the lower bound
+    first_history = min(i for i, (_, page) in enumerate(pages) if page > 1)
+    last_newest = max(i for i, (_, page) in enumerate(pages) if page == 1)
+    assert first_history < last_newest, "the history waited for the backfill phase"
+    workspace = result["workspaces"][0]
+    assert (workspace["backfilling"], workspace["events_exported"]) == (0, 6 * 250)
+    _assert_exported_once(stack, api)
+
+
+def test_a_long_history_waits_until_every_campaign_has_its_newest_page(stack, api, clock):
+    # the history is SHORT_HISTORY_PAGES + 2 pages after the newest one
+    _setup(stack, api, clock, events_each=(SHORT_HISTORY_PAGES + 2) * 100 + 50)
+
+    result = run_exporter(stack, clock, api, NOTIFY_EVENT_TYPES="")
+
+    pages = _event_pages(api)
+    first_history = min(i for i, (_, page) in enumerate(pages) if page > 1)
+    assert {c for c, page in pages[:first_history] if page == 1} == set(CAMPAIGNS)
+    assert result["workspaces"][0]["backfilling"] == 0
+    _assert_exported_once(stack, api)
+
+
+def test_when_the_backfill_budget_runs_out_mid_history_the_fresh_pass_goes_on(
+    stack, api, clock, monkeypatch
+):
+    # can_spare says yes, but the backfill floor refuses the first history call (with calls
+    # in flight on other lanes, its answer can be out of date): the campaigns after it still
+    # get their newest page, and the history is left for a later run.
+    monkeypatch.setattr(QuotaGuard, "can_spare", lambda self, calls, purpose: True)
+    api.daily_limit = 100
+    api.day, api.used = int(clock.now().timestamp() // 86_400), 68
+    # after the campaign list 31 calls are left; backfills stop at 30, fresh syncs at 10
+    _setup(stack, api, clock, events_each=250)
+
+    result = run_exporter(stack, clock, api, NOTIFY_EVENT_TYPES="")
+
+    pages = _event_pages(api)
+    assert sorted(pages) == [(c, 1) for c in CAMPAIGNS]
+    assert api.refused == []
+    workspace = result["workspaces"][0]
+    assert workspace["status"] == "ok"
+    assert not workspace["failed_campaigns"]
+    assert workspace["backfilling"] == len(CAMPAIGNS)
+    assert workspace["events_exported"] == 100 * len(CAMPAIGNS)
+
+
+@pytest.mark.parametrize(
+    ("remaining", "calls", "expected"),
+    [
+        (None, 1, False),  # nothing known yet
+        (1_000, 10, True),
+        (321, 10, True),  # 321 - 10 > floor 300 + 10 fresh calls
+        (320, 10, False),
+    ],
+)
+def test_can_spare_keeps_the_backfill_floor_and_a_runs_fresh_calls(remaining, calls, expected):
+    state = QuotaState(limit=1_000, remaining=remaining, reset_at=2_000_000_000)
+    guard = QuotaGuard(state, FakeClock(), reserve_percent=10, fresh_reserve_percent=20)
+    guard.fresh_calls_per_run = 10
+    assert guard.floor(Purpose.BACKFILL) == 300
+    assert guard.can_spare(calls, Purpose.BACKFILL) is expected
+
+
+def test_can_spare_is_no_once_the_quota_is_known_to_be_spent():
+    state = QuotaState(limit=1_000, remaining=900, reset_at=2_000_000_000)
+    guard = QuotaGuard(state, FakeClock(), reserve_percent=10, fresh_reserve_percent=20)
+    guard.mark_exhausted(2_000_000_000)
+    assert guard.can_spare(1, Purpose.BACKFILL) is False
