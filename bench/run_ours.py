@@ -105,6 +105,7 @@ def main(out_path: str) -> None:
         "stopped_early": summary["stopped_early"],
         "seconds": seconds,
         "cpu_seconds": (cpu_after.user - cpu_before.user) + (cpu_after.system - cpu_before.system),
+        "cpu_user_seconds": cpu_after.user - cpu_before.user,
         "import_seconds": import_seconds,
         "events": sum(w["events_exported"] for w in workspaces),
         "notified": sum(w["events_notified"] for w in workspaces),

@@ -163,7 +163,8 @@ class CommitGroup:
         )
         # The hot loop of the exporter: one pass per record, names bound once per page.
         notify_types = self.run.settings.notify_event_types
-        write, suffix, adds, unsaved = self.objects.write, member.suffix, member.adds, sync.unsaved
+        suffix, adds, unsaved = member.suffix, member.adds, sync.unsaved
+        by_date: dict[str, list[bytes]] = {}  # the page's lines, written once per date
         exported = notified = recent = 0
         for record in records:
             raw, instant = record.raw, record.instant
@@ -172,7 +173,12 @@ class CommitGroup:
                     line = dumps({**raw, **self._context(member, raw)})
                 else:
                     line = encode(raw)[:-1] + suffix
-                write(instant.date().isoformat(), line)
+                day = instant.date().isoformat()
+                lines = by_date.get(day)
+                if lines is None:
+                    by_date[day] = [line]
+                else:
+                    lines.append(line)
                 exported += 1
                 if raw.get("type") in notify_types:
                     notifier = self.run.notifier
@@ -186,6 +192,8 @@ class CommitGroup:
                 adds.append((record.key, when))
                 unsaved.add(record.key)
                 recent += 1
+        for day, lines in by_date.items():
+            self.objects.write_lines(day, lines, sum(map(len, lines)))
         member.exported += exported
         member.notified += notified
         self.events += len(records)

@@ -77,13 +77,17 @@ class Objects:
         return [*dates, *([None] if None in self._pending else [])]
 
     def write(self, target: str | None, line: bytes) -> None:
+        self.write_lines(target, [line], len(line))
+
+    def write_lines(self, target: str | None, lines: list[bytes], size: int) -> None:
+        """`lines` (`size` bytes in all) at the end of the target's object."""
         pending = self._pending.get(target)
         if pending is None:
             pending = self._pending[target] = []
             self._pending_bytes[target] = 0
             self._streams[target] = _Stream()
-        pending.append(line)
-        self._pending_bytes[target] += len(line)
+        pending += lines
+        self._pending_bytes[target] += size
         if self._pending_bytes[target] >= self.CHUNK:
             self._compress(target, final=False)
 

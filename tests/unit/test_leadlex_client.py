@@ -18,7 +18,7 @@ from leadlex_exporter.errors import (
     QuotaExhaustedError,
     UnavailableError,
 )
-from leadlex_exporter.leadlex import LeadLexClient, clock_skew, decode
+from leadlex_exporter.leadlex import LeadLexClient, clock_skew, decode, path_segment
 from leadlex_exporter.quota import Purpose, QuotaGuard, QuotaState
 from tests.fakes import FakeClock
 
@@ -254,3 +254,44 @@ def test_the_api_clock_is_read_from_the_first_page_served(clock):
 def test_clock_skew_from_a_date_header(header, expected):
     now = datetime(2026, 11, 20, 12, 0, 0, tzinfo=UTC)
     assert clock_skew(header, now) == expected
+
+
+@pytest.mark.parametrize(
+    ("campaign_id", "from_date"),
+    [
+        ("cmp_1", None),
+        ("cmp_1", "2026-11-01T00:00:00Z"),
+        ("a b/../?#&=+%ü", "2026-11-01T00:00:00Z"),
+        ("..", None),
+    ],
+)
+def test_the_url_sent_is_the_one_httpx_builds_from_path_and_params(campaign_id, from_date):
+    sent: list[httpx.URL] = []
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        sent.append(request.url)
+        if request.url.path.endswith("/campaigns"):
+            body = {"data": {"campaigns": [{"id": "cmp_1"}]}, "meta": {"total": 1}}
+            return httpx.Response(200, json=body, headers=LIMITS)
+        return httpx.Response(200, json=OK, headers=LIMITS)
+
+    http = httpx.Client(
+        base_url="https://api.test/functions/v1/api-gateway", transport=httpx.MockTransport(handle)
+    )
+    guard = QuotaGuard(QuotaState(), FakeClock(), reserve_percent=10, fresh_reserve_percent=20)
+    client = LeadLexClient(
+        http, guard, Deadline(FakeClock(), FakeClock().now() + timedelta(hours=1), 5)
+    )
+    client.events_page(campaign_id, 3, from_date, "2026-11-20T12:00:00Z", Purpose.BACKFILL)
+    list(client.list_campaigns())
+
+    params = {"page": 3, "per_page": 100, "to_date": "2026-11-20T12:00:00Z"}
+    if from_date is not None:
+        params["from_date"] = from_date
+    segment = path_segment(campaign_id)
+    expected = [
+        http.build_request("GET", f"/v1/campaigns/{segment}/events", params=params).url,
+        http.build_request("GET", "/v1/campaigns", params={"page": 1, "per_page": 100}).url,
+    ]
+    assert [str(u) for u in sent] == [str(u) for u in expected]
+    assert [u.raw_path for u in sent] == [u.raw_path for u in expected]
