@@ -84,6 +84,41 @@ def test_throughput_is_judged_on_the_same_work_and_reported_with_sqs():
     ]
 
 
+def test_throughput_is_the_median_of_the_alternating_pairs_and_each_repeat_is_checked():
+    items = [w for w in workloads(0.01) if w.name in ("a", "b", "c")]
+    b_events = next(w for w in items if w.name == "b").events
+    results = [
+        run("b", "ours", b_events, 6.0, 70),
+        run("b", "ours-s3", b_events, 4.0, 60),  # 2.5x: one slow pair
+        run("b", "dlt", b_events, 10.0, 150),
+    ]
+    repeats = [
+        {**run("b", "ours-s3", b_events, 3.0, 60), "round": 2},  # 3.33x
+        {**run("b", "dlt", b_events, 10.0, 150), "round": 2},
+        {**run("b", "ours-s3", b_events, 3.2, 60), "round": 3},  # 3.44x
+        {**run("b", "dlt", b_events, 11.0, 150), "round": 3},
+    ]
+    by = {(r["workload"], r["tool"]): r for r in results}
+    for r in results + repeats:
+        r["api_calls"]["total"] = next(w for w in items if w.name == "b").lower_bound
+        r["s3_records"] = r["s3_distinct_ids"] = b_events
+    repeats[2]["s3_distinct_ids"] = b_events - 1  # round 3 exported one event twice
+
+    checks = {text: ok for ok, text in report.targets(items, by, None, repeats)}
+
+    assert find(checks, "b: throughput", "median of 3 alternating pairs: 2.50x, 3.33x, 3.44x")
+    assert find(checks, "b (S3 only, round 2)") is True
+    assert find(checks, "b (S3 only, round 3)") is False
+    only_first = {text: ok for ok, text in report.targets(items, by, None)}
+    assert find(only_first, "b: throughput", "median of 1 alternating pair: 2.50x") is False
+    pairs = report.same_work_pairs("b", by, repeats)
+    assert [(k, same["seconds"], peer["seconds"]) for k, same, peer in pairs] == [
+        (1, 4.0, 10.0),
+        (2, 3.0, 10.0),
+        (3, 3.2, 11.0),
+    ]
+
+
 def test_sqs_requests_are_held_to_ceil_n_over_10():
     n = 1_001
     checks = verdicts(
