@@ -103,12 +103,18 @@ class QuotaGuard:
         return remaining is None or remaining > self.floor(purpose)
 
     def can_spare(self, calls: int, purpose: Purpose) -> bool:
-        """Whether `calls` more calls for `purpose` would still leave its floor untouched, with
-        a whole run's fresh calls (`fresh_calls_per_run`) kept on top: the answer for spending
-        them now rather than after every campaign's fresh calls. No when the quota is unknown."""
+        """Whether `calls` more calls for `purpose` can be spent now rather than after every
+        campaign's fresh calls: they leave its floor untouched with a whole run's fresh calls
+        (`fresh_calls_per_run`) kept on top, and they fit in this minute's pacing, so no fresh
+        call waits for them. No when the quota is unknown."""
         self._roll_over()
         remaining = self.state.remaining
         if self.state.exhausted or remaining is None:
+            return False
+        with self._lock:
+            minute_ago = self.clock.now().timestamp() - 60
+            this_minute = sum(1 for t in self._recent_calls if t > minute_ago)
+        if this_minute + calls > self._per_minute_cap():
             return False
         return remaining - calls > self.floor(purpose) + self.fresh_calls_per_run
 
@@ -151,8 +157,11 @@ class QuotaGuard:
         with self._lock:
             self._wait_for_slot(deadline)
 
+    def _per_minute_cap(self) -> int:
+        return self.max_calls_per_minute or max(1, int(per_minute_for(self.state.limit) * 0.8))
+
     def _wait_for_slot(self, deadline: Deadline) -> None:
-        cap = self.max_calls_per_minute or max(1, int(per_minute_for(self.state.limit) * 0.8))
+        cap = self._per_minute_cap()
         now = self.clock.now().timestamp()
         while self._recent_calls and self._recent_calls[0] <= now - 60:
             self._recent_calls.popleft()

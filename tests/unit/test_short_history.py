@@ -9,6 +9,7 @@ from datetime import timedelta
 
 import pytest
 
+from leadlex_exporter.clock import Deadline
 from leadlex_exporter.quota import Purpose, QuotaGuard, QuotaState
 from leadlex_exporter.sync import SHORT_HISTORY_PAGES
 from tests.conftest import run_exporter
@@ -70,6 +71,19 @@ def test_a_long_history_waits_until_every_campaign_has_its_newest_page(stack, ap
     _assert_exported_once(stack, api)
 
 
+def test_a_short_history_waits_when_it_would_make_fresh_calls_wait_for_pacing(stack, api, clock):
+    # 5 calls a minute: the histories would push the later campaigns' newest pages back
+    _setup(stack, api, clock, events_each=250)
+
+    result = run_exporter(stack, clock, api, NOTIFY_EVENT_TYPES="", MAX_CALLS_PER_MINUTE="5")
+
+    pages = _event_pages(api)
+    first_history = min(i for i, (_, page) in enumerate(pages) if page > 1)
+    assert {c for c, page in pages[:first_history] if page == 1} == set(CAMPAIGNS)
+    assert result["workspaces"][0]["backfilling"] == 0
+    _assert_exported_once(stack, api)
+
+
 def test_when_the_backfill_budget_runs_out_mid_history_the_fresh_pass_goes_on(
     stack, api, clock, monkeypatch
 ):
@@ -109,6 +123,21 @@ def test_can_spare_keeps_the_backfill_floor_and_a_runs_fresh_calls(remaining, ca
     guard.fresh_calls_per_run = 10
     assert guard.floor(Purpose.BACKFILL) == 300
     assert guard.can_spare(calls, Purpose.BACKFILL) is expected
+
+
+def test_can_spare_is_no_when_the_calls_do_not_fit_in_this_minutes_pacing():
+    clock = FakeClock()
+    state = QuotaState(limit=10_000, remaining=9_000, reset_at=2_000_000_000)
+    guard = QuotaGuard(
+        state, clock, reserve_percent=10, fresh_reserve_percent=20, max_calls_per_minute=20
+    )
+    deadline = Deadline(clock, clock.now() + timedelta(hours=1), 5)
+    for _ in range(10):
+        guard.wait_for_slot(deadline)
+    assert guard.can_spare(10, Purpose.BACKFILL) is True
+    assert guard.can_spare(11, Purpose.BACKFILL) is False
+    clock.advance(seconds=61)  # the minute has passed
+    assert guard.can_spare(11, Purpose.BACKFILL) is True
 
 
 def test_can_spare_is_no_once_the_quota_is_known_to_be_spent():
