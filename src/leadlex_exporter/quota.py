@@ -112,8 +112,7 @@ class QuotaGuard:
         if self.state.exhausted or remaining is None:
             return False
         with self._lock:
-            minute_ago = self.clock.now().timestamp() - 60
-            this_minute = sum(1 for t in self._recent_calls if t > minute_ago)
+            this_minute = self._calls_this_minute(self.clock.now().timestamp())
         if this_minute + calls > self._per_minute_cap():
             return False
         return remaining - calls > self.floor(purpose) + self.fresh_calls_per_run
@@ -160,12 +159,16 @@ class QuotaGuard:
     def _per_minute_cap(self) -> int:
         return self.max_calls_per_minute or max(1, int(per_minute_for(self.state.limit) * 0.8))
 
+    def _calls_this_minute(self, now: float) -> int:
+        """Calls made in the minute before `now` (older ones are let go); under the lock."""
+        while self._recent_calls and self._recent_calls[0] <= now - 60:
+            self._recent_calls.popleft()
+        return len(self._recent_calls)
+
     def _wait_for_slot(self, deadline: Deadline) -> None:
         cap = self._per_minute_cap()
         now = self.clock.now().timestamp()
-        while self._recent_calls and self._recent_calls[0] <= now - 60:
-            self._recent_calls.popleft()
-        if len(self._recent_calls) >= cap:
+        if self._calls_this_minute(now) >= cap:
             wait = self._recent_calls[0] + 60 - now
             deadline.check(wait)
             self.clock.sleep(wait)
