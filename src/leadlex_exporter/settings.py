@@ -30,6 +30,7 @@ class Settings:
     stop_margin_seconds: int = 45
     http_timeout_seconds: float = 20.0
     secret_max_age_seconds: int = 300
+    run_interval_minutes: int = 15  # the schedule's rate: the planner spreads the quota over it
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -71,6 +72,7 @@ class Settings:
             "STOP_MARGIN_SECONDS": ("stop_margin_seconds", 45, 0, 900),
             "HTTP_TIMEOUT_SECONDS": ("http_timeout_seconds", 20, 1, 300),
             "SECRET_MAX_AGE_SECONDS": ("secret_max_age_seconds", 300, 0, 86_400),
+            "RUN_INTERVAL_MINUTES": ("run_interval_minutes", 15, 1, 1_440),
         }
         for var, (name, fallback, low, high) in numbers.items():
             raw = env.get(var, "").strip()
