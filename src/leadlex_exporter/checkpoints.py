@@ -9,6 +9,7 @@ crash, the first run that starts past that deadline takes over and finishes the 
 from __future__ import annotations
 
 import json
+import zlib
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -16,12 +17,31 @@ from urllib.parse import quote
 from botocore.exceptions import ClientError
 
 from leadlex_exporter.errors import LeaseHeldError, LeaseLostError
+from leadlex_exporter.planner import WorkspacePlan
 from leadlex_exporter.quota import QuotaState
 from leadlex_exporter.state import CampaignState, RecentIds
+
+# A plan item holds every campaign of a workspace (about 25 bytes each once compressed, 60
+# with UUID ids): past this size it is not saved (logged) and the planner starts afresh.
+MAX_PLAN_BYTES = 350_000
 
 
 def campaign_pk(workspace: str, campaign_id: str) -> str:
     return f"campaign#{quote(workspace, safe='')}#{quote(campaign_id, safe='')}"
+
+
+def plan_pk(workspace: str) -> str:
+    return f"plan#{quote(workspace, safe='')}"
+
+
+class PlanTooLargeError(ValueError):
+    """The workspace's plan does not fit one DynamoDB item."""
+
+
+@dataclass
+class StoredPlan:
+    plan: WorkspacePlan
+    version: int  # 0: none stored yet
 
 
 @dataclass
@@ -193,6 +213,43 @@ class CheckpointStore:
                 "ttl": {"N": str(ttl)},
             },
         )
+
+    def load_plan(self, workspace: str) -> StoredPlan:
+        item = self.ddb.get_item(
+            TableName=self.table, Key={"pk": {"S": plan_pk(workspace)}}, ConsistentRead=True
+        ).get("Item")
+        if not item or "plan" not in item:
+            return StoredPlan(WorkspacePlan(), 0)
+        data = json.loads(zlib.decompress(item["plan"]["B"]))
+        return StoredPlan(WorkspacePlan.from_json(data), int(item["version"]["N"]))
+
+    def save_plan(self, workspace: str, stored: StoredPlan) -> bool:
+        """Write the plan if nobody did since it was read (False: someone did; read again)."""
+        blob = zlib.compress(json.dumps(stored.plan.to_json(), separators=(",", ":")).encode(), 6)
+        if len(blob) > MAX_PLAN_BYTES:
+            count = len(stored.plan.campaigns)
+            raise PlanTooLargeError(f"the plan of {count} campaigns is too large")
+        condition = "attribute_not_exists(pk)" if not stored.version else "version = :v"
+        values = {":v": {"N": str(stored.version)}} if stored.version else None
+        kwargs: dict[str, Any] = {
+            "TableName": self.table,
+            "Item": {
+                "pk": {"S": plan_pk(workspace)},
+                "plan": {"B": blob},
+                "version": {"N": str(stored.version + 1)},
+            },
+            "ConditionExpression": condition,
+        }
+        if values:
+            kwargs["ExpressionAttributeValues"] = values
+        try:
+            self.ddb.put_item(**kwargs)
+        except ClientError as exc:
+            if _conditional(exc):
+                return False
+            raise
+        stored.version += 1
+        return True
 
     def _fence(
         self, pk: str, owner: str, seq: int, expression: str, values: dict[str, Any]

@@ -16,7 +16,7 @@ import httpx
 from aws_lambda_powertools import Logger
 from botocore.exceptions import BotoCoreError, ClientError
 
-from leadlex_exporter.checkpoints import Checkpoint
+from leadlex_exporter.checkpoints import Checkpoint, PlanTooLargeError, StoredPlan
 from leadlex_exporter.context import CampaignStats, RunContext
 from leadlex_exporter.errors import (
     AuthenticationError,
@@ -30,7 +30,8 @@ from leadlex_exporter.errors import (
     QuotaExhaustedError,
 )
 from leadlex_exporter.group import CommitGroup
-from leadlex_exporter.leadlex import EventsPage, LeadLexClient
+from leadlex_exporter.leadlex import PER_PAGE, EventsPage, LeadLexClient
+from leadlex_exporter.planner import Budget, CampaignPlan, Choice, PollPlanner, WorkspacePlan
 from leadlex_exporter.quota import Purpose, QuotaGuard
 from leadlex_exporter.recovery import GroupRecovery
 from leadlex_exporter.summary import RunSummary, WorkspaceResult
@@ -58,11 +59,22 @@ class Exporter:
         self.run = run
         self.http_factory = http_factory
         self.guards: dict[str, QuotaGuard] = {}
+        self.demands: dict[str, dict[str, int]] = {}
 
     def export(self, workspaces: list[Workspace], invalid: list[InvalidEntry]) -> RunSummary:
         summary = RunSummary(run_id=self.run.run_id, invalid_entries=list(invalid))
         for entry in invalid:
             logger.error("invalid secret entry", entry=entry.label, problem=entry.problem)
+        sharing: dict[str, int] = {}
+        for workspace in workspaces:
+            sharing[workspace.key_fingerprint] = sharing.get(workspace.key_fingerprint, 0) + 1
+        self.shares = {w.name: 1.0 / sharing[w.key_fingerprint] for w in workspaces}
+        settings = self.run.settings
+        self.planner = PollPlanner(
+            interval=settings.run_interval_minutes * 60.0,
+            max_interval=settings.max_poll_interval_minutes * 60.0,
+            greedy=settings.poll_planning == "greedy",
+        )
         for workspace in workspaces:
             result = WorkspaceResult(name=workspace.name)
             summary.workspaces.append(result)
@@ -86,34 +98,58 @@ class Exporter:
                 reserve_percent=settings.quota_reserve_percent,
                 fresh_reserve_percent=settings.fresh_reserve_percent,
                 max_calls_per_minute=settings.max_calls_per_minute,
+                interval_seconds=settings.run_interval_minutes * 60.0,
             )
         return self.guards[fingerprint]
 
     def _export_workspace(self, workspace: Workspace, result: WorkspaceResult) -> None:
         guard = self._guard(workspace)
         calls_before = guard.calls
+        stored = self._load_plan(workspace, result)
+        plan = stored.plan if stored else WorkspacePlan()
+        now = self.run.window_end.timestamp()
+        known = set(plan.campaigns)
+        if workspace.campaigns is not None:
+            plan.track(workspace.campaigns, now)
+            plan.listed_at = None  # the configured set, not the list: list again if it goes
         if not guard.allows(Purpose.FRESH):
             result.status, result.quota_limited = "quota_wait", True
+            result.deferred_campaigns = list(plan.campaigns)
             logger.warning(
                 "quota spent, waiting for reset",
                 workspace=workspace.name,
                 reset_at=guard.state.reset_at,
             )
+            self._report_freshness(plan, None, result)
             return
         syncs: list[CampaignSync] = []
+        choice: Choice | None = None
         group = CommitGroup(self.run, workspace.name)
         try:
+            choice = self._choose(workspace, plan, guard)
+            backfills = self._backfills(plan, choice, guard)
+            if not (choice.poll or choice.list_campaigns or backfills):
+                result.deferred_campaigns = choice.deferred
+                return  # nothing due: no call at all
             with self.http_factory(workspace.api_key) as http:
                 client = LeadLexClient(http, guard, self.run.deadline, parallel=LANES + 1)
-                campaign_ids = workspace.campaigns or tuple(
-                    c["id"] for c in client.list_campaigns()
+                if choice.list_campaigns:
+                    listed = tuple(c["id"] for c in client.list_campaigns())
+                    plan.track(listed, now)
+                    plan.listed_at, plan.list_pages = now, max(1, -(-len(listed) // PER_PAGE))
+                    result.campaign_list_refreshed = True
+                    choice = self._choose(workspace, plan, guard, listed=True)
+                    backfills = self._backfills(plan, choice, guard)
+                result.campaigns = len(plan.campaigns)
+                result.deferred_campaigns = [c for c in choice.deferred if c not in backfills]
+                polled = set(choice.poll)
+                opening = Opening(
+                    self, workspace, (*choice.poll, *backfills), client, group, result
                 )
-                result.campaigns = len(campaign_ids)
-                guard.fresh_calls_per_run += len(campaign_ids) + (0 if workspace.campaigns else 1)
-                opening = Opening(self, workspace, campaign_ids, client, group, result)
                 try:
-                    for purpose in (Purpose.FRESH, Purpose.BACKFILL):
-                        self._phase(opening, purpose, group, result)
+                    due = (s for s in opening if s.campaign_id in polled)
+                    self._phase(due, Purpose.FRESH, group, result)
+                    self._phase(opening, Purpose.BACKFILL, group, result)
                     self._commit_last(group, result)
                 finally:
                     syncs = opening.close()
@@ -140,6 +176,109 @@ class Exporter:
             result.api_calls = guard.calls - calls_before
             result.quota_remaining = guard.state.remaining
             self._save_quota(workspace, guard)
+            changed = bool(syncs) or set(plan.campaigns) != known or not stored
+            if stored is not None and choice is not None and changed:
+                self._keep_plan(workspace, stored, syncs, choice, result)
+            self._report_freshness(plan, choice, result)
+
+    def _choose(
+        self, workspace: Workspace, plan: WorkspacePlan, guard: QuotaGuard, listed: bool = False
+    ) -> Choice:
+        listing = workspace.campaigns is None
+        ids = tuple(plan.campaigns)
+        list_cost = plan.list_pages if listing and not listed else 0
+        # What a run polling everything would cost, over every workspace of the key: the
+        # share of the quota a backfill leaves for fresh polls (QuotaGuard.floor).
+        demands = self.demands.setdefault(workspace.key_fingerprint, {})
+        demands[workspace.name] = len(ids) + (plan.list_pages if listing else 0)
+        guard.fresh_calls_per_run = sum(demands.values())
+        state, now = guard.state, self.run.window_end.timestamp()
+        budget = Budget.even(
+            remaining=state.remaining,
+            limit=state.limit,
+            floor=guard.floor(Purpose.FRESH),
+            reset_at=state.reset_at,
+            now=now,
+            interval=self.planner.interval,
+            share=self.shares.get(workspace.name, 1.0),
+            demand=len(ids) + list_cost,
+        )
+        choice = self.planner.choose(plan, ids, budget, now, listing and not listed)
+        if choice.starved:
+            logger.warning(
+                "the quota cannot poll every campaign within the maximum interval",
+                workspace=workspace.name,
+                campaigns=len(ids),
+            )
+        return choice
+
+    def _backfills(self, plan: WorkspacePlan, choice: Choice, guard: QuotaGuard) -> list[str]:
+        """Campaigns whose history is still to read, not polled this run, when the backfill
+        share of the quota allows it."""
+        polled = set(choice.poll)
+        waiting = [c for c, p in plan.campaigns.items() if p.backfilling and c not in polled]
+        return waiting if waiting and guard.allows(Purpose.BACKFILL) else []
+
+    def _load_plan(self, workspace: Workspace, result: WorkspaceResult) -> StoredPlan | None:
+        try:
+            return self.run.store.load_plan(workspace.name)
+        except (ClientError, BotoCoreError, ValueError) as exc:
+            logger.warning(
+                "poll plan not read; every campaign is due",
+                workspace=workspace.name,
+                error=type(exc).__name__,
+            )
+            return None
+
+    def _keep_plan(
+        self,
+        workspace: Workspace,
+        stored: StoredPlan,
+        syncs: list[CampaignSync],
+        choice: Choice,
+        result: WorkspaceResult,
+    ) -> None:
+        """What this run learnt, written with the plan; if another run wrote it meanwhile, its
+        plan is read again and this run's news applied to it (once)."""
+        now = self.run.window_end.timestamp()
+        plan, polled = stored.plan, set(choice.poll)
+        for sync in syncs:
+            entry = plan.campaigns.setdefault(sync.campaign_id, CampaignPlan(seen_at=now))
+            if sync.campaign_id in result.failed_campaigns or sync.stopped:
+                continue
+            if sync.campaign_id in polled and sync.caught_up:
+                interval = choice.intervals.get(sync.campaign_id, self.planner.max_interval)
+                entry.polled(now, sync.watermark_seconds, sync.activity, interval)
+            entry.backfilling = sync.needs_backfill
+        news = {s.campaign_id: plan.campaigns[s.campaign_id] for s in syncs}
+        try:
+            for _ in range(2):
+                if self.run.store.save_plan(workspace.name, stored):
+                    return
+                again = self.run.store.load_plan(workspace.name)
+                again.plan.campaigns.update(news)
+                if result.campaign_list_refreshed:
+                    again.plan.listed_at, again.plan.list_pages = plan.listed_at, plan.list_pages
+                stored.plan, stored.version = again.plan, again.version
+        except (ClientError, BotoCoreError, PlanTooLargeError) as exc:
+            logger.warning(
+                "poll plan not saved", workspace=workspace.name, error=type(exc).__name__
+            )
+
+    def _report_freshness(
+        self, plan: WorkspacePlan, choice: Choice | None, result: WorkspaceResult
+    ) -> None:
+        """Lag (now minus the end of the last polled window) of the worst campaign, and when
+        the next one is due."""
+        now = self.run.clock.now().timestamp()
+        lags = [
+            now - (p.watermark if p.watermark is not None else p.seen_at)
+            for p in plan.campaigns.values()
+        ]
+        result.max_lag_seconds = max(lags) if lags else None
+        dues = [p.due_at for p in plan.campaigns.values() if p.due_at is not None]
+        result.next_due_at = min(dues) if dues else None
+        result.polled_campaigns = len(choice.poll) if choice else 0
 
     def _phase(
         self,
@@ -193,7 +332,10 @@ class Exporter:
         except StopIteration:
             lanes.remove(lane)
         except QuotaExhaustedError:
-            result.quota_limited = True
+            if lane.purpose is Purpose.FRESH or sync.client.quota.state.exhausted:
+                result.quota_limited = True
+            else:
+                result.backfill_waiting = True
             logger.info(
                 "quota budget reached", workspace=sync.workspace, purpose=lane.purpose.value
             )

@@ -23,12 +23,19 @@ def publish(summary: RunSummary, namespace: str, service: str) -> None:
             "CommitsRecovered": result.stats.recovered,
             "WorkspaceFailed": int(result.status == "failed"),
             "QuotaExhausted": int(result.quota_limited),
+            "CampaignsPolled": result.polled_campaigns,
+            "CampaignsDeferred": len(result.deferred_campaigns),
         }
         for name, value in counts.items():
             metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
         if result.quota_remaining is not None:
             metrics.add_metric(
                 name="QuotaRemaining", unit=MetricUnit.Count, value=result.quota_remaining
+            )
+        if result.max_lag_seconds is not None:
+            # the worst campaign's lag: now minus the end of its last polled window
+            metrics.add_metric(
+                name="MaxLagSeconds", unit=MetricUnit.Seconds, value=result.max_lag_seconds
             )
         if result.api_clock_skew is not None:
             metrics.add_metric(

@@ -48,12 +48,14 @@ class QuotaGuard:
         reserve_percent: int,
         fresh_reserve_percent: int,
         max_calls_per_minute: int = 0,
+        interval_seconds: float | None = None,
     ):
         self.state = state
         self.clock = clock
         self.reserve_percent = reserve_percent
         self.fresh_reserve_percent = fresh_reserve_percent
         self.max_calls_per_minute = max_calls_per_minute
+        self.interval_seconds = interval_seconds  # the schedule's, else learnt between runs
         self.calls = 0
         self.fresh_calls_per_run = 0  # one call per campaign, plus list pages
         self._recent_calls: deque[float] = deque()
@@ -90,8 +92,9 @@ class QuotaGuard:
             return reserve
         share = math.ceil(limit * self.fresh_reserve_percent / 100)
         state, now = self.state, self.clock.now().timestamp()
-        if state.interval and state.reset_at and self.fresh_calls_per_run:
-            runs_left = math.ceil(max(0.0, state.reset_at - now) / state.interval)
+        interval = self.interval_seconds or state.interval
+        if interval and state.reset_at and self.fresh_calls_per_run:
+            runs_left = math.ceil(max(0.0, state.reset_at - now) / interval)
             share = max(share, min(self.fresh_calls_per_run * runs_left, limit // 2))
         return reserve + share
 
@@ -141,6 +144,10 @@ class QuotaGuard:
             state.limit = limit
         if reset_at is not None:
             state.reset_at = float(reset_at)
+        elif remaining is not None and state.reset_at is None:
+            # The docs put the reset at 00:00 UTC; without the header, a quota seen must still
+            # roll over then rather than hold this day's count forever.
+            state.reset_at = _next_midnight(self.clock.now().timestamp())
 
     def mark_exhausted(self, reset_at: float | None) -> None:
         self.state.exhausted = True

@@ -31,6 +31,8 @@ class Settings:
     http_timeout_seconds: float = 20.0
     secret_max_age_seconds: int = 300
     run_interval_minutes: int = 15  # the schedule's rate: the planner spreads the quota over it
+    max_poll_interval_minutes: int = 360  # every campaign is polled at least this often
+    poll_planning: str = "even"  # even: the planner; greedy: every campaign at every run
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -59,6 +61,10 @@ class Settings:
         prefixes = [values["export_prefix"], values["quarantine_prefix"]]
         if any(_nested(a, b) for a in prefixes for b in prefixes if a is not b):
             problems.append("EXPORT_PREFIX and QUARANTINE_PREFIX must not nest")
+        planning = (env.get("POLL_PLANNING") or "even").strip().lower()
+        if planning not in ("even", "greedy"):
+            problems.append(f"POLL_PLANNING must be even or greedy, got {planning!r}")
+        values["poll_planning"] = planning
         types = env.get("NOTIFY_EVENT_TYPES", "clicked,replied")
         values["notify_event_types"] = frozenset(t.strip() for t in types.split(",") if t.strip())
         numbers: dict[str, tuple[str, int, int, int]] = {
@@ -73,6 +79,7 @@ class Settings:
             "HTTP_TIMEOUT_SECONDS": ("http_timeout_seconds", 20, 1, 300),
             "SECRET_MAX_AGE_SECONDS": ("secret_max_age_seconds", 300, 0, 86_400),
             "RUN_INTERVAL_MINUTES": ("run_interval_minutes", 15, 1, 1_440),
+            "MAX_POLL_INTERVAL_MINUTES": ("max_poll_interval_minutes", 360, 1, 7 * 1_440),
         }
         for var, (name, fallback, low, high) in numbers.items():
             raw = env.get(var, "").strip()
@@ -84,6 +91,9 @@ class Settings:
             if not low <= number <= high:
                 problems.append(f"{var} must be between {low} and {high}, got {number}")
             values[name] = number
+        longest, rate = values.get("max_poll_interval_minutes"), values.get("run_interval_minutes")
+        if isinstance(longest, int) and isinstance(rate, int) and longest < rate:
+            problems.append("MAX_POLL_INTERVAL_MINUTES must be at least RUN_INTERVAL_MINUTES")
         if problems:
             raise ConfigurationError("invalid configuration: " + "; ".join(problems))
         return cls(**values)  # type: ignore[arg-type]

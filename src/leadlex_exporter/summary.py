@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from leadlex_exporter.context import CampaignStats
@@ -23,6 +24,12 @@ class WorkspaceResult:
     quota_remaining: int | None = None
     quota_limited: bool = False
     api_clock_skew: float | None = None  # seconds the API's clock is ahead of ours
+    polled_campaigns: int = 0  # campaigns the planner chose to poll this run
+    deferred_campaigns: list[str] = field(default_factory=list)  # known, not polled this run
+    campaign_list_refreshed: bool = False
+    backfill_waiting: bool = False  # the backfill share of the quota is spent for today
+    max_lag_seconds: float | None = None  # the worst campaign: now minus its last window end
+    next_due_at: float | None = None  # Unix seconds: the next campaign due
 
     def add(self, stats: CampaignStats) -> None:
         for name in (
@@ -80,7 +87,19 @@ class RunSummary:
                     "api_clock_skew_seconds": (
                         None if w.api_clock_skew is None else round(w.api_clock_skew)
                     ),
+                    "polled_campaigns": w.polled_campaigns,
+                    "deferred_campaigns": w.deferred_campaigns,
+                    "campaign_list_refreshed": w.campaign_list_refreshed,
+                    "backfill_waiting": w.backfill_waiting,
+                    "max_lag_seconds": (
+                        None if w.max_lag_seconds is None else round(w.max_lag_seconds)
+                    ),
+                    "next_due_at": _iso(w.next_due_at),
                 }
                 for w in self.workspaces
             ],
         }
+
+
+def _iso(seconds: float | None) -> str | None:
+    return None if seconds is None else datetime.fromtimestamp(seconds, UTC).isoformat()

@@ -21,6 +21,7 @@ from leadlex_exporter.context import CampaignStats, RunContext
 from leadlex_exporter.errors import QuotaExhaustedError
 from leadlex_exporter.group import CommitGroup, Record
 from leadlex_exporter.leadlex import PER_PAGE, EventsPage, LeadLexClient
+from leadlex_exporter.planner import activity
 from leadlex_exporter.quota import Purpose
 from leadlex_exporter.state import Walk
 from leadlex_exporter.timestamps import format_timestamp, require_timestamp
@@ -57,6 +58,7 @@ class CampaignSync:
         self._ahead: tuple[Walk, int, Future[EventsPage]] | None = None  # see prefetch()
         self._total: int | None = None  # the API's total for the walk of the last page read
         self.stats = CampaignStats()
+        self.activity = 0.0  # what its pages say of how active it is (planner.activity)
 
     # -- the two phases of a run: fresh events first, history with what the quota leaves ----
     def sync(self, purpose: Purpose) -> None:
@@ -145,6 +147,20 @@ class CampaignSync:
                 self.state.fresh = Walk("fresh", lo, format_timestamp(self.run.window_end))
 
     @property
+    def caught_up(self) -> bool:
+        """Polled up to this run's window end: its fresh events are all read."""
+        return (
+            self.state.fresh is None
+            and self.state.watermark == format_timestamp(self.run.window_end)
+            and self._fresh_allowed()
+        )
+
+    @property
+    def watermark_seconds(self) -> float | None:
+        watermark = self.state.watermark
+        return None if watermark is None else require_timestamp(watermark).timestamp()
+
+    @property
     def needs_backfill(self) -> bool:
         return self.state.watermark is None or self.state.backfill is not None
 
@@ -188,6 +204,11 @@ class CampaignSync:
                 ahead = self._fetch(walk, walk.next_page + 1, purpose)
             self.stats.pages += 1
             records, advance = self._absorb(walk, page.events)
+            self.activity += activity(
+                ((_type_of(r.raw), r.instant) for r in records),
+                self.run.window_end,
+                self.run.settings.notify_event_types,
+            )
             # The group may commit before taking the page: the state is the one before it.
             self.group.admit(self, records)
             self.group.add(self, records, walk.hi_instant)
@@ -259,3 +280,8 @@ class CampaignSync:
         else:
             self.state.watermark = walk.hi
             self.state.fresh = None
+
+
+def _type_of(raw: Any) -> str | None:
+    kind = raw.get("type") if isinstance(raw, dict) else None
+    return kind if isinstance(kind, str) else None

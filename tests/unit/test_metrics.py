@@ -37,3 +37,29 @@ def test_each_workspace_gets_its_counts_and_the_api_clock_gap_when_known(capsys,
     assert beta["WorkspaceFailed"] == [1.0]
     assert "ApiClockSkewSeconds" not in beta, "no page served: nothing to compare"
     assert run["RunsFailed"] == [1.0]
+
+
+def test_freshness_figures_per_workspace(capsys, monkeypatch):
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "false")
+    summary = RunSummary(
+        run_id="r2",
+        workspaces=[
+            WorkspaceResult(
+                name="acme",
+                polled_campaigns=2,
+                deferred_campaigns=["c3", "c4", "c5"],
+                max_lag_seconds=5400.0,
+            ),
+            WorkspaceResult(name="beta"),
+        ],
+    )
+
+    publish(summary, "LeadLexExporter", "leadlex-exporter")
+
+    acme, beta, _ = emf_lines(capsys.readouterr().out)
+    assert acme["MaxLagSeconds"] == [5400.0]
+    assert acme["CampaignsPolled"] == [2.0]
+    assert acme["CampaignsDeferred"] == [3.0]
+    units = {m["Name"]: m["Unit"] for m in acme["_aws"]["CloudWatchMetrics"][0]["Metrics"]}
+    assert units["MaxLagSeconds"] == "Seconds"
+    assert "MaxLagSeconds" not in beta, "no campaign known yet: no lag to report"

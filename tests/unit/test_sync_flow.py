@@ -77,8 +77,9 @@ def test_idle_run_costs_one_call_per_campaign(stack, api, clock):
     # both leases.
     assert writes.count("before-call.dynamodb.UpdateItem") == 2
     assert writes.count("before-call.dynamodb.TransactWriteItems") == 1
-    assert writes.count("before-call.dynamodb.PutItem") == 1  # the key's quota memory
-    assert len(writes) == 5  # with the quota's GetItem
+    # the key's quota memory and the workspace's poll plan
+    assert writes.count("before-call.dynamodb.PutItem") == 2
+    assert len(writes) == 7  # with the quota's and the plan's GetItem
     assert not [i for i in stack.items() if "lease_owner" in i]
     assert event_calls(api) == 2
     assert len(api.calls) == 2

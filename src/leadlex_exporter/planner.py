@@ -1,0 +1,342 @@
+"""The poll planner: which campaigns of a workspace to poll this run, so that a key's daily quota
+lasts the whole day and goes where events arrive.
+
+What it optimises: the mean staleness of events weighted by what users react to (the notified
+types, `clicked` and `replied`, count HOT_WEIGHT times an other event), under a hard bound on
+the tail: every campaign is polled at least every `max_poll_interval`.
+
+- Budget. The calls left above the reserve are spread evenly over the time left until the
+  reset: a rate `r` (calls per second), recomputed every run from the quota the API reports, so
+  what one run leaves unspent goes to the later ones. Backfills keep their own share
+  (quota.QuotaGuard.floor) and the rate follows what they leave.
+- Allocation. Polling a campaign every T leaves its events T/2 old on average; for a campaign
+  whose events arrive at rate w, the total staleness sum(w_i * T_i / 2) under the budget
+  sum(1 / T_i) = r is least when 1 / T_i is proportional to sqrt(w_i). Each campaign's rate is
+  then clamped between one poll per `max_poll_interval` (no campaign starves) and one per run
+  (the schedule's rate), and the clamped rates still add up to `r` (water-filling). When the
+  budget covers a poll of every campaign at every run, every run polls every campaign (and
+  lists them), however soon after the last it comes.
+- Activity. `w` is an exponentially decayed count of the events a campaign's polls found
+  (half-life ACTIVITY_HALF_LIFE), each weighted by type and decayed by its own age, so a first
+  sync's history counts for its last hours only.
+- Order. Due campaigns are polled most overdue first (time since the last poll over the
+  campaign's interval), never in the API's order; a run polls at most about two runs' worth of
+  the budget, so a backlog is caught up over several runs instead of at once.
+- The campaign list costs calls too: it is refreshed like a campaign that gets LIST_SHARE of
+  the budget, within the same bounds (at every run when the budget covers everything, at least
+  every `max_poll_interval` otherwise): a new campaign is found within that interval.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+ACTIVITY_HALF_LIFE = 6 * 3600.0  # seconds
+HOT_WEIGHT = 10.0  # a notified event (clicked, replied) against any other
+IDLE_RATE = 1.0 / 86_400  # weighted events a second assumed for a campaign that shows none
+LIST_SHARE = 0.1  # of the poll budget, at most, for refreshing the campaign list
+BURST_RUNS = 2.0  # a run polls at most this many runs' worth of the budget
+ASSUMED_DAILY_LIMIT = 100  # until the API has told the plan (the smallest, Starter)
+_LN2 = math.log(2)
+
+
+@dataclass
+class CampaignPlan:
+    """What the planner remembers of one campaign (Unix seconds)."""
+
+    seen_at: float  # first listed or configured
+    polled_at: float | None = None  # the run that last polled it up to its window end
+    watermark: float | None = None  # the end of its last polled window
+    due_at: float | None = None
+    score: float = 0.0  # decayed weighted event count, as of score_at
+    score_at: float | None = None
+    backfilling: bool = False  # its first sync's history is not read yet
+
+    def rate(self, now: float) -> float:
+        """Weighted events per second, as the decayed count says."""
+        if self.score_at is None:
+            return 0.0
+        return _decayed(self.score, now - self.score_at) * _LN2 / ACTIVITY_HALF_LIFE
+
+    def polled(self, now: float, watermark: float | None, found: float, interval: float) -> None:
+        """A poll up to the window end `now` found `found` (see `activity`)."""
+        decayed = 0.0 if self.score_at is None else _decayed(self.score, now - self.score_at)
+        self.score, self.score_at = decayed + found, now
+        self.polled_at, self.watermark, self.due_at = now, watermark, now + interval
+
+    def to_json(self) -> list[Any]:
+        return [
+            _round(self.seen_at),
+            _round(self.polled_at),
+            _round(self.watermark),
+            _round(self.due_at),
+            round(self.score, 3),
+            _round(self.score_at),
+            int(self.backfilling),
+        ]
+
+    @classmethod
+    def from_json(cls, data: list[Any]) -> CampaignPlan:
+        seen, polled, watermark, due, score, score_at, backfilling = data
+        return cls(seen, polled, watermark, due, float(score), score_at, bool(backfilling))
+
+
+@dataclass
+class WorkspacePlan:
+    """The planner's memory of one workspace: its campaigns and when it was last listed."""
+
+    campaigns: dict[str, CampaignPlan] = field(default_factory=dict)
+    listed_at: float | None = None
+    list_pages: int = 1
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "v": 1,
+            "listed_at": _round(self.listed_at),
+            "list_pages": self.list_pages,
+            "campaigns": {cid: plan.to_json() for cid, plan in self.campaigns.items()},
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any] | None) -> WorkspacePlan:
+        if not data:
+            return cls()
+        return cls(
+            campaigns={
+                cid: CampaignPlan.from_json(v) for cid, v in data.get("campaigns", {}).items()
+            },
+            listed_at=data.get("listed_at"),
+            list_pages=int(data.get("list_pages") or 1),
+        )
+
+    def track(self, campaign_ids: Iterable[str], now: float) -> None:
+        """The campaigns the workspace has now: new ones are added, gone ones forgotten."""
+        current = dict.fromkeys(campaign_ids)
+        self.campaigns = {
+            cid: self.campaigns.get(cid) or CampaignPlan(seen_at=now) for cid in current
+        }
+
+
+@dataclass(frozen=True)
+class Budget:
+    """What a run may spend on fresh polls: `rate` calls a second from now to the reset."""
+
+    rate: float
+    run_cap: int  # calls this run, at most (burst and the quota above the reserve)
+    covers_all: bool = False  # every campaign (and the list) at every run
+    left: int | None = None  # calls above the floor for this workspace (None: run_cap)
+
+    @classmethod
+    def even(
+        cls,
+        *,
+        remaining: int | None,
+        limit: int | None,
+        floor: int,
+        reset_at: float | None,
+        now: float,
+        interval: float,
+        share: float = 1.0,
+        demand: int = 0,
+    ) -> Budget:
+        """The calls above `floor` spread evenly until `reset_at` (the next 00:00 UTC when the
+        API has not said); `share` of it for this workspace when a key serves several.
+        `demand` is what one run of polling everything costs."""
+        limit = limit or ASSUMED_DAILY_LIMIT
+        left = max(0, (limit if remaining is None else remaining) - floor)
+        if reset_at is None or reset_at <= now:
+            reset_at = (math.floor(now / 86_400) + 1) * 86_400.0
+        rate = left * share / max(reset_at - now, interval)
+        runs = max(1.0, (reset_at - now) / interval)
+        covers = demand > 0 and demand * math.ceil(runs) <= left * share
+        cap = max(1, math.ceil(BURST_RUNS * rate * interval))
+        if covers:
+            cap = max(cap, demand)
+        return cls(
+            rate=rate,
+            run_cap=min(cap, int(left * share)),
+            covers_all=covers,
+            left=int(left * share),
+        )
+
+
+@dataclass
+class Choice:
+    """One run's plan for a workspace."""
+
+    poll: list[str]  # most overdue first
+    deferred: list[str]  # known campaigns not polled this run
+    list_campaigns: bool
+    intervals: dict[str, float]  # seconds between polls, per campaign
+    list_interval: float
+    starved: bool = False  # the budget cannot poll every campaign within max_poll_interval
+
+
+class PollPlanner:
+    def __init__(self, *, interval: float, max_interval: float, greedy: bool = False):
+        self.interval = interval
+        self.max_interval = max(max_interval, interval)
+        self.greedy = greedy
+
+    def choose(
+        self,
+        plan: WorkspacePlan,
+        campaign_ids: Sequence[str],
+        budget: Budget,
+        now: float,
+        listing: bool,
+    ) -> Choice:
+        """Which of `campaign_ids` to poll now, and whether to refresh the list (`listing`:
+        the workspace is exported from the list, not from a configured set)."""
+        if self.greedy:
+            return Choice(list(campaign_ids), [], listing, {}, self.interval)
+        lo, hi = 1.0 / self.max_interval, 1.0 / self.interval
+        list_cost = plan.list_pages if listing else 0
+        if budget.covers_all:
+            list_rate = hi if listing else 0.0
+            rates = dict.fromkeys(campaign_ids, hi)
+            starved = False
+        else:
+            list_rate = _clamp(LIST_SHARE * budget.rate / max(1, list_cost), lo, hi)
+            list_rate = list_rate if listing else 0.0
+            weights = {cid: _weight(plan.campaigns.get(cid), now) for cid in campaign_ids}
+            rates, starved = allocate(weights, budget.rate - list_rate * list_cost, lo, hi)
+        intervals = {cid: 1.0 / rate for cid, rate in rates.items()}
+        list_interval = 1.0 / list_rate if list_rate else math.inf
+        list_due = listing and (
+            budget.covers_all
+            or plan.listed_at is None
+            or now >= plan.listed_at + list_interval - self.interval / 2
+        )
+        cap = budget.run_cap - (list_cost if list_due else 0)
+        known = plan.campaigns
+        if budget.covers_all:  # every run is due for every campaign, however early it comes
+            due = list(campaign_ids)
+        else:
+            due = [c for c in campaign_ids if self._due(known.get(c), intervals[c], now)]
+        due.sort(key=lambda c: (-self._overdue(known.get(c), intervals[c], now), _tie(c)))
+        # A campaign never polled yet is not held back by the burst cap, only by the quota: a
+        # first poll cannot be spread, and a new campaign should not wait runs for its start.
+        new = [c for c in due if known.get(c) is None or known[c].polled_at is None]
+        ranked = [c for c in due if c not in set(new)]
+        room = (budget.run_cap if budget.left is None else budget.left) - (cap - budget.run_cap)
+        new = new[: max(0, room)]
+        poll = new + ranked[: max(0, min(cap, room - len(new)))]
+        poll += self._pace(plan, campaign_ids, intervals, budget, now, len(poll), min(cap, room))
+        chosen = set(poll)
+        deferred = [cid for cid in campaign_ids if cid not in chosen]
+        return Choice(poll, deferred, list_due, intervals, list_interval, starved)
+
+    def _pace(
+        self,
+        plan: WorkspacePlan,
+        campaign_ids: Sequence[str],
+        intervals: dict[str, float],
+        budget: Budget,
+        now: float,
+        chosen: int,
+        cap: int,
+    ) -> list[str]:
+        """Early polls that keep the spend even: when fewer calls are due than the budget's
+        pace has earned since the workspace's last poll, the campaigns nearest to due (at least
+        half their interval past) go early. Without it, campaigns first polled together come
+        due together, and the hours between their rounds go without a poll."""
+        polled = [p.polled_at for p in plan.campaigns.values() if p.polled_at is not None]
+        if not polled or budget.covers_all:
+            return []
+        owed = min(cap, math.floor((now - max(polled)) * budget.rate)) - chosen
+        if owed <= 0:
+            return []
+        known = plan.campaigns
+        ready = [
+            (self._overdue(known.get(c), intervals[c], now), c)
+            for c in campaign_ids
+            if known.get(c) is not None
+            and known[c].polled_at is not None
+            and not self._due(known.get(c), intervals[c], now)
+        ]
+        ready = [(ratio, c) for ratio, c in ready if ratio >= 0.5]
+        ready.sort(key=lambda item: (-item[0], _tie(item[1])))
+        return [c for _, c in ready[:owed]]
+
+    def _due(self, campaign: CampaignPlan | None, interval: float, now: float) -> bool:
+        if campaign is None or campaign.polled_at is None:
+            return True
+        return now >= campaign.polled_at + interval - self.interval / 2
+
+    def _overdue(self, campaign: CampaignPlan | None, interval: float, now: float) -> float:
+        """Time since the last poll over the campaign's interval; a new campaign counts as
+        just due, and more so with every run it waits."""
+        if campaign is None:
+            return 1.0
+        if campaign.polled_at is None:
+            return 1.0 + max(0.0, now - campaign.seen_at) / self.interval
+        return (now - campaign.polled_at) / interval
+
+
+def allocate(
+    weights: dict[str, float], budget: float, lo: float, hi: float
+) -> tuple[dict[str, float], bool]:
+    """Poll rates proportional to sqrt(weight), each within [lo, hi], adding up to `budget`
+    (or to every rate at `hi` when the budget is larger). When even `lo` for all does not fit,
+    the budget is shared equally and the result says so (starved)."""
+    if not weights:
+        return {}, False
+    count = len(weights)
+    if count * hi <= budget:
+        return dict.fromkeys(weights, hi), False
+    if count * lo >= budget:
+        return dict.fromkeys(weights, max(budget, 0.0) / count or lo / 1e6), True
+    roots = {cid: math.sqrt(w) for cid, w in weights.items()}
+    low, high = 0.0, hi / min(roots.values())
+    for _ in range(60):  # bisection on the multiplier: the sum rises with it
+        mid = (low + high) / 2
+        if sum(_clamp(mid * r, lo, hi) for r in roots.values()) < budget:
+            low = mid
+        else:
+            high = mid
+    return {cid: _clamp(high * r, lo, hi) for cid, r in roots.items()}, False
+
+
+def activity(
+    records: Iterable[tuple[str | None, datetime | None]], now: datetime, hot: frozenset[str]
+) -> float:
+    """The weighted, age-decayed count of a page's events (type, instant) as of `now`."""
+    total = 0.0
+    end = now.timestamp()
+    for kind, instant in records:
+        if instant is None:
+            continue
+        age = end - instant.timestamp()
+        if age > 4 * ACTIVITY_HALF_LIFE:
+            continue
+        weight = HOT_WEIGHT if kind in hot else 1.0
+        total += _decayed(weight, age)
+    return total
+
+
+def _decayed(value: float, age: float) -> float:
+    return float(value * 0.5 ** (max(0.0, age) / ACTIVITY_HALF_LIFE))
+
+
+def _weight(campaign: CampaignPlan | None, now: float) -> float:
+    rate = campaign.rate(now) if campaign is not None else 0.0
+    return rate + IDLE_RATE
+
+
+def _clamp(value: float, lo: float, hi: float) -> float:
+    return min(hi, max(lo, value))
+
+
+def _tie(campaign_id: str) -> bytes:
+    """A stable order among equals that is not the API's."""
+    return hashlib.blake2b(campaign_id.encode(), digest_size=8).digest()
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 1)

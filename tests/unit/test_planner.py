@@ -1,0 +1,187 @@
+"""The poll planner on its own: allocation, bounds, order, the even spread of a day's budget,
+and the size of what it stores."""
+
+from __future__ import annotations
+
+import json
+import math
+import uuid
+import zlib
+from collections import Counter
+from datetime import timedelta
+
+import pytest
+
+from leadlex_exporter.checkpoints import MAX_PLAN_BYTES
+from leadlex_exporter.planner import (
+    Budget,
+    CampaignPlan,
+    PollPlanner,
+    WorkspacePlan,
+    allocate,
+)
+from tests.conftest import run_exporter
+from tests.fakes import make_events
+
+KEY = "wbk_" + "b" * 52
+
+RUN = 15 * 60.0
+MAX = 6 * 3600.0
+DAY = 86_400.0
+
+
+def test_rates_follow_the_square_root_of_activity_within_the_bounds():
+    weights = {"hot": 16.0, "warm": 4.0, "cold": 1.0}
+    lo, hi = 1 / MAX, 1 / RUN
+    budget = 2.5 / 3600  # 2.5 calls an hour for three campaigns
+
+    rates, starved = allocate(weights, budget, lo, hi)
+
+    assert not starved
+    assert math.isclose(sum(rates.values()), budget, rel_tol=1e-6)
+    assert rates["hot"] / rates["warm"] == pytest.approx(2.0, rel=1e-3)
+    assert rates["warm"] / rates["cold"] == pytest.approx(2.0, rel=1e-3)
+
+
+def test_a_quiet_campaign_is_never_polled_less_often_than_the_maximum_interval():
+    weights = {f"quiet{i}": 1e-9 for i in range(9)} | {"hot": 1e6}
+    lo, hi = 1 / MAX, 1 / RUN
+
+    rates, starved = allocate(weights, 10 * lo + 1e-9, lo, hi)
+
+    assert not starved
+    assert all(rate >= lo * (1 - 1e-9) for rate in rates.values())
+    assert rates["hot"] <= hi
+
+
+def test_a_budget_too_small_for_the_maximum_interval_says_so():
+    rates, starved = allocate({"a": 1.0, "b": 1.0}, 1 / MAX, 1 / MAX, 1 / RUN)
+
+    assert starved
+    assert sum(rates.values()) == pytest.approx(1 / MAX)
+
+
+def test_when_the_budget_covers_everything_every_campaign_is_polled_at_every_run():
+    planner = PollPlanner(interval=RUN, max_interval=MAX)
+    ids = [f"c{i}" for i in range(20)]
+    plan = WorkspacePlan()
+    plan.track(ids, 0.0)
+    now = 3600.0
+    for _ in range(8):
+        budget = Budget.even(
+            remaining=10_000, limit=10_000, floor=1_000, reset_at=DAY, now=now,
+            interval=RUN, demand=len(ids) + 1,
+        )  # fmt: skip
+        choice = planner.choose(plan, ids, budget, now, listing=True)
+        assert budget.covers_all
+        assert sorted(choice.poll) == sorted(ids)
+        assert choice.list_campaigns
+        for cid in choice.poll:
+            plan.campaigns[cid].polled(now, now, 0.0, choice.intervals[cid])
+        plan.listed_at = now
+        now += RUN
+
+
+def test_a_run_right_after_the_last_has_nothing_due():
+    planner = PollPlanner(interval=RUN, max_interval=MAX)
+    plan = WorkspacePlan()
+    plan.track(["a", "b"], 0.0)
+    for entry in plan.campaigns.values():
+        entry.polled(1000.0, 1000.0, 0.0, RUN)
+    plan.listed_at = 1000.0
+    budget = Budget.even(
+        remaining=50, limit=100, floor=10, reset_at=DAY, now=1060.0, interval=RUN, demand=3
+    )
+    assert not budget.covers_all
+
+    choice = planner.choose(plan, ["a", "b"], budget, 1060.0, listing=True)
+
+    assert choice.poll == []
+    assert not choice.list_campaigns
+    assert sorted(choice.deferred) == ["a", "b"]
+
+
+def test_the_most_overdue_go_first_not_the_given_order():
+    planner = PollPlanner(interval=RUN, max_interval=MAX)
+    ids = [f"c{i}" for i in range(6)]
+    plan = WorkspacePlan()
+    plan.track(ids, 0.0)
+    now = 10 * 3600.0
+    # c5 was polled longest ago, c0 most recently; all are quiet, so all share one interval
+    for age, cid in enumerate(ids):
+        plan.campaigns[cid].polled(now - 7200.0 * (age + 1), None, 0.0, MAX)
+    budget = Budget(rate=1 / 3600, run_cap=2)
+
+    choice = planner.choose(plan, ids, budget, now, listing=False)
+
+    assert choice.poll == ["c5", "c4"]
+    assert set(choice.deferred) == {"c0", "c1", "c2", "c3"}
+
+
+def test_a_starter_day_is_spread_evenly_and_active_campaigns_come_more_often():
+    """96 runs of a 100-call day: every hour polls, the reserve stays, hot campaigns lead."""
+    planner = PollPlanner(interval=RUN, max_interval=MAX)
+    ids = [f"c{i}" for i in range(10)]
+    active = {"c0", "c1", "c2"}
+    plan = WorkspacePlan()
+    plan.track(ids, 0.0)
+    remaining, polls, hours = 100, Counter[str](), Counter[int]()
+    for run in range(96):
+        now = run * RUN
+        budget = Budget.even(
+            remaining=remaining, limit=100, floor=10, reset_at=DAY, now=now, interval=RUN,
+            demand=len(ids) + 1,
+        )  # fmt: skip
+        choice = planner.choose(plan, ids, budget, now, listing=True)
+        spent = len(choice.poll) + (plan.list_pages if choice.list_campaigns else 0)
+        remaining -= spent
+        hours[int(now // 3600)] += spent
+        if choice.list_campaigns:
+            plan.listed_at = now
+        for cid in choice.poll:
+            found = 20.0 if cid in active else 0.0  # weighted events its poll found
+            plan.campaigns[cid].polled(now, now, found, choice.intervals[cid])
+            polls[cid] += 1
+
+    assert remaining >= 10, "the reserve was spent"
+    assert remaining <= 20, "most of the day's budget was left unused"
+    assert all(hours[h] > 0 for h in range(24)), f"hours without a poll: {hours}"
+    assert min(polls[c] for c in active) > 2 * max(polls[c] for c in set(ids) - active)
+    assert min(polls.values()) >= 4, "a quiet campaign waited more than the maximum interval"
+
+
+def test_the_plan_of_two_thousand_campaigns_fits_its_item():
+    plan = WorkspacePlan(listed_at=1.7e9, list_pages=20)
+    plan.track((str(uuid.uuid4()) for _ in range(2_000)), 1.7e9)
+    for entry in plan.campaigns.values():
+        entry.polled(1.7e9 + 0.123, 1.7e9 - 0.456, 1234.5678, 21_600.0)
+        entry.backfilling = True
+
+    blob = zlib.compress(json.dumps(plan.to_json(), separators=(",", ":")).encode(), 6)
+
+    assert len(blob) < MAX_PLAN_BYTES
+    again = WorkspacePlan.from_json(json.loads(zlib.decompress(blob)))
+    assert again.campaigns.keys() == plan.campaigns.keys()
+    assert isinstance(next(iter(again.campaigns.values())), CampaignPlan)
+
+
+def test_with_a_starter_quota_a_run_with_nothing_due_makes_no_call(stack, api, clock):
+    api.daily_limit = 100
+    api.keys[KEY] = "acme"
+    ids = [f"c{i}" for i in range(10)]
+    api.campaigns["acme"] = [{"id": c, "status": "active"} for c in ids]
+    for cid in ids:
+        api.events[cid] = make_events(cid, 3, clock.now() - timedelta(hours=1), 60)
+    stack.put_secret({"workspaces": [{"name": "acme", "api_key": KEY}]})
+    first = run_exporter(stack, clock, api)["workspaces"][0]
+    assert first["polled_campaigns"] == 10, "a first run polls every new campaign"
+
+    clock.advance(minutes=15)
+    api.calls.clear()
+    second = run_exporter(stack, clock, api)["workspaces"][0]
+
+    assert api.calls == []
+    assert second["status"] == "ok"
+    assert second["polled_campaigns"] == 0
+    assert sorted(second["deferred_campaigns"]) == ids
+    assert second["next_due_at"] is not None
