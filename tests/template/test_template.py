@@ -265,7 +265,7 @@ def test_iam_allows_no_wildcard_actions_or_resources(resources: dict[str, Any]) 
 
 
 def test_alarms_watch_errors_dead_letters_staleness_and_quota(
-    resources: dict[str, Any],
+    template: dict[str, Any], resources: dict[str, Any]
 ) -> None:
     alarms = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::CloudWatch::Alarm"]
     watched = {(a["Namespace"], a["MetricName"]) for a in alarms if "MetricName" in a}
@@ -280,13 +280,24 @@ def test_alarms_watch_errors_dead_letters_staleness_and_quota(
         for name, r in resources.items()
         if r["Type"] == "AWS::SQS::Queue" and "RedrivePolicy" not in r["Properties"]
     }
-    (stale,) = [a for a in alarms if a.get("MetricName") == "RunsSucceeded"]
+    (stale,) = [
+        a
+        for a in alarms
+        if any("MAX(MaxLagSeconds)" in q.get("Expression", "") for q in a.get("Metrics", []))
+    ]
+    parameters = template["Parameters"]
 
     assert ("AWS/Lambda", "Errors") in watched
     # QuotaExhausted carries a workspace dimension, so its alarm aggregates over all of them.
     assert any("MAX(QuotaExhausted) FROM SCHEMA(LeadLexExporter" in q for q in queries)
     assert dlq_alarm_targets == dead_letter_queues
+    # Data staleness, not runs: no alarm counts successful runs any more.
+    assert not [a for a in alarms if a.get("MetricName") == "RunsSucceeded"]
     assert stale["TreatMissingData"] == "breaching"
+    assert stale["Threshold"] == {"Ref": "StaleAfterHours"}
+    # a quiet campaign's lag reaches the maximum poll interval by design: alarm only above it
+    longest = parameters["MaxPollIntervalMinutes"]["Default"]
+    assert parameters["StaleAfterHours"]["Default"] * 60 > longest
 
 
 def test_every_checkov_skip_says_why(resources: dict[str, Any]) -> None:
