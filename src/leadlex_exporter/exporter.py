@@ -20,6 +20,7 @@ from leadlex_exporter.checkpoints import Checkpoint, PlanTooLargeError, StoredPl
 from leadlex_exporter.context import CampaignStats, RunContext
 from leadlex_exporter.errors import (
     AuthenticationError,
+    ConfigurationError,
     DeliveryError,
     ExporterError,
     LeadLexError,
@@ -131,7 +132,7 @@ class Exporter:
             if not (choice.poll or choice.list_campaigns or backfills):
                 result.deferred_campaigns = choice.deferred
                 return  # nothing due: no call at all
-            with self.http_factory(workspace.api_key) as http:
+            with self._open_http(workspace) as http:
                 client = LeadLexClient(http, guard, self.run.deadline, parallel=LANES + 1)
                 if choice.list_campaigns:
                     listed = tuple(c["id"] for c in client.list_campaigns())
@@ -156,7 +157,7 @@ class Exporter:
                     client.close()
                     result.api_clock_skew = client.clock_skew
                     _check_clock(workspace.name, client.clock_skew)
-        except (AuthenticationError, PermissionDeniedError) as exc:
+        except (AuthenticationError, PermissionDeniedError, ConfigurationError) as exc:
             result.status, result.error = "failed", str(exc)
             logger.error("workspace failed", workspace=workspace.name, error=str(exc))
         except QuotaExhaustedError:
@@ -180,6 +181,16 @@ class Exporter:
             if stored is not None and choice is not None and changed:
                 self._keep_plan(workspace, stored, syncs, choice, result)
             self._report_freshness(plan, choice, result)
+
+    def _open_http(self, workspace: Workspace) -> AbstractContextManager[httpx.Client]:
+        """The workspace's HTTP client; a key httpx cannot put in a header fails the workspace
+        (named, the key never shown) instead of the run."""
+        try:
+            return self.http_factory(workspace.api_key)
+        except (UnicodeError, ValueError, TypeError):
+            raise ConfigurationError(
+                f"workspace {workspace.name!r}: its API key cannot be sent in an HTTP header"
+            ) from None
 
     def _choose(
         self, workspace: Workspace, plan: WorkspacePlan, guard: QuotaGuard, listed: bool = False

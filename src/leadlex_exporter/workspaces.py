@@ -75,10 +75,10 @@ def _parse_entry(entry: object, label: str) -> Workspace:
     if len(name) > MAX_NAME_LENGTH or any(ord(c) < 32 for c in name):
         raise ConfigurationError(f"{label}: 'name' must be at most 128 printable characters")
     key = entry.get("api_key")
+    if isinstance(key, str):
+        _check_key_characters(key, label)
     if not isinstance(key, str) or not key.startswith("wbk_") or len(key) < 8:
         raise ConfigurationError(f"{label}: 'api_key' must be a LeadLex key starting with wbk_")
-    if any(c.isspace() or ord(c) < 32 for c in key):
-        raise ConfigurationError(f"{label}: 'api_key' contains whitespace or control characters")
     campaigns = entry.get("campaigns")
     if campaigns is None:
         return Workspace(name=name, api_key=key)
@@ -87,3 +87,14 @@ def _parse_entry(entry: object, label: str) -> Workspace:
     ):
         raise ConfigurationError(f"{label}: 'campaigns' must be a list of campaign id strings")
     return Workspace(name=name, api_key=key, campaigns=tuple(dict.fromkeys(campaigns)))
+
+
+def _check_key_characters(key: str, label: str) -> None:
+    """A key goes into an HTTP header: visible ASCII only. A space, a BOM or a zero-width
+    space pasted with it is named by code point and position, never by the key's text."""
+    for position, char in enumerate(key):
+        if not 0x21 <= ord(char) <= 0x7E:
+            raise ConfigurationError(
+                f"{label}: 'api_key' has a character that is not visible ASCII "
+                f"(U+{ord(char):04X} at position {position}); copy the key again"
+            )

@@ -99,3 +99,52 @@ def test_odd_but_valid_iso_timestamps_are_read(text, iso):
 )
 def test_unreadable_timestamps_are_none(text):
     assert parse_timestamp(text) is None
+
+
+@pytest.mark.parametrize(
+    ("key", "named"),
+    [
+        ("wbk_" + "s" * 20 + "\u200b" + "s" * 31, "U+200B at position 24"),
+        ("\ufeff" + KEY, "U+FEFF at position 0"),
+        (KEY + "\u00a0", "U+00A0 at position 56"),
+        ("wbk_" + "é" + "s" * 51, "U+00E9 at position 4"),
+    ],
+)
+def test_a_key_with_an_invisible_or_non_ascii_character_is_an_invalid_entry(key, named):
+    document = json.dumps(
+        {"workspaces": [{"name": "zw", "api_key": key}, {"name": "ok", "api_key": KEY}]}
+    )
+
+    valid, invalid = parse_secret(document)
+
+    assert [w.name for w in valid] == ["ok"]
+    (entry,) = invalid
+    assert "'zw'" in entry.problem
+    assert named in entry.problem
+    assert "s" * 20 not in entry.problem
+
+
+def test_a_key_httpx_cannot_send_fails_its_workspace_only(stack, api, clock, caplog, monkeypatch):
+    """Belt and braces: whatever slips past the secret's checks and breaks the HTTP client
+    fails that workspace, names it, and the next workspace is still exported."""
+    import leadlex_exporter.workspaces as workspaces
+    from tests.conftest import run_exporter
+    from tests.fakes import make_events
+
+    monkeypatch.setattr(workspaces, "_check_key_characters", lambda key, label: None)
+    good, bad = "wbk_" + "g" * 52, "wbk_" + "b" * 52 + "\u200b"  # httpx refuses U+200B
+    api.keys[good], api.keys[bad] = "ok", "zw"
+    api.campaigns["ok"] = [{"id": "c1", "status": "active"}]
+    api.events["c1"] = make_events("c1", 3, clock.now())
+    stack.put_secret(
+        {"workspaces": [{"name": "zw", "api_key": bad}, {"name": "ok", "api_key": good}]}
+    )
+
+    result = run_exporter(stack, clock, api)
+
+    by_name = {w["workspace"]: w for w in result["workspaces"]}
+    assert by_name["zw"]["status"] == "failed"
+    assert "API key" in by_name["zw"]["error"]
+    assert by_name["ok"]["status"] == "ok"
+    assert by_name["ok"]["events_exported"] == 3
+    assert "b" * 20 not in caplog.text + json.dumps(result)
