@@ -4,19 +4,29 @@ Every write that changes a checkpoint is conditional on this invocation owning t
 the sequence number it read, so two overlapping invocations can never both commit a batch.
 The lease runs until the owner's deadline (its start plus the time its context gave it): after a
 crash, the first run that starts past that deadline takes over and finishes the pending commit.
+
+A campaign's state (walks, watermark) and its recent-id set live in its item while they fit in
+INLINE_STATE_BYTES. Past that (many events inside one lookback window, a walk over thousands of
+undated records) they move to one S3 object, `_state/<pk>/<seq>`, written before the DynamoDB
+write that names it (`state_ref`), at a key fixed by the commit's sequence number: a crash leaves
+at most an unnamed object that the next commit at that sequence overwrites. The object of the
+sequence before goes once the item names the new one. So every item stays under DynamoDB's
+400 KB and a transaction of 100 members under 4 MB, and the recent set never forgets an id.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import struct
 import zlib
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import quote
 
 from botocore.exceptions import ClientError
 
-from leadlex_exporter.errors import LeaseHeldError, LeaseLostError
+from leadlex_exporter.errors import LeaseHeldError, LeaseLostError, PendingGroupError
 from leadlex_exporter.planner import WorkspacePlan
 from leadlex_exporter.quota import QuotaState
 from leadlex_exporter.state import CampaignState, RecentIds
@@ -24,6 +34,34 @@ from leadlex_exporter.state import CampaignState, RecentIds
 # A plan item holds every campaign of a workspace (about 25 bytes each once compressed, 60
 # with UUID ids): past this size it is not saved (logged) and the planner starts afresh.
 MAX_PLAN_BYTES = 350_000
+# State JSON plus recent ids (16 bytes each) kept in the item; more goes to S3. 100 members of a
+# transaction then write at most 100 x (12 KB + keys) under its 4 MB, and an item (the leader's
+# manifest aside, group.MAX_MANIFEST_BYTES) stays far under 400 KB.
+INLINE_STATE_BYTES = 12_000
+STATE_PREFIX = "_state"  # outside any export prefix (those start with [a-z0-9])
+_HEADER = struct.Struct(">I")
+
+
+class Blobs(Protocol):
+    def put(self, key: str, body: bytes) -> None: ...
+    def get(self, key: str) -> bytes | None: ...
+    def delete(self, key: str) -> None: ...
+
+
+def state_key(pk: str, seq: int) -> str:
+    return f"{STATE_PREFIX}/{quote(pk, safe='')}/{seq:012d}"
+
+
+def pack_state(state: str, recent: RecentIds) -> bytes:
+    text = state.encode()
+    return zlib.compress(_HEADER.pack(len(text)) + text + recent.to_bytes(), 1)
+
+
+def unpack_state(blob: bytes) -> tuple[str, RecentIds]:
+    data = zlib.decompress(blob)
+    (length,) = _HEADER.unpack_from(data)
+    start = _HEADER.size
+    return data[start : start + length].decode(), RecentIds.from_bytes(data[start + length :])
 
 
 def campaign_pk(workspace: str, campaign_id: str) -> str:
@@ -53,12 +91,19 @@ class MemberCommit:
     state: str
     recent: RecentIds
     release: bool = False
+    state_ref: str | None = None  # where state and recent went, when too large for the item
+    previous_ref: str | None = None  # the object the item named before (deleted after)
+
+    @property
+    def inline(self) -> bool:
+        return len(self.state) + 16 * len(self.recent) <= INLINE_STATE_BYTES
 
 
 @dataclass
 class PendingMember:
     pending: dict[str, Any]
     recent: RecentIds
+    state_ref: str | None = None
 
 
 @dataclass
@@ -68,12 +113,14 @@ class Checkpoint:
     state: CampaignState
     recent: RecentIds
     pending: dict[str, Any] | None
+    state_ref: str | None = None
 
 
 class CheckpointStore:
-    def __init__(self, dynamodb_client: Any, table: str):
+    def __init__(self, dynamodb_client: Any, table: str, blobs: Blobs | None = None):
         self.ddb = dynamodb_client
         self.table = table
+        self.blobs = blobs
 
     def acquire(
         self, workspace: str, campaign_id: str, owner: str, until_ms: int, now_ms: int
@@ -92,13 +139,56 @@ class CheckpointStore:
             if _conditional(exc):
                 raise LeaseHeldError("another invocation holds this campaign") from None
             raise
+        state, recent = self._state_of(item)
         return Checkpoint(
             pk=pk,
             seq=int(item.get("seq", {}).get("N", "0")),
-            state=CampaignState.from_json(item.get("state", {}).get("S")),
-            recent=RecentIds.from_bytes(item.get("recent", {}).get("B")),
+            state=CampaignState.from_json(state),
+            recent=recent,
             pending=json.loads(item["pending"]["S"]) if "pending" in item else None,
+            state_ref=item.get("state_ref", {}).get("S"),
         )
+
+    def _state_of(self, item: dict[str, Any]) -> tuple[str | None, RecentIds]:
+        """The state JSON and recent ids of an item, from S3 when the item names an object."""
+        ref = item.get("state_ref", {}).get("S")
+        if ref is None:
+            return item.get("state", {}).get("S"), RecentIds.from_bytes(
+                item.get("recent", {}).get("B")
+            )
+        state, recent = unpack_state(self._blob(ref))
+        return state, recent
+
+    def pending_state(self, pending: dict[str, Any]) -> str:
+        """The state a pending commit moves to (in `pending`, or in its object)."""
+        if "state" in pending:
+            return str(pending["state"])
+        return unpack_state(self._blob(pending["state_ref"]))[0]
+
+    def load_state_object(self, ref: str) -> tuple[str, RecentIds]:
+        return unpack_state(self._blob(ref))
+
+    def _blob(self, ref: str) -> bytes:
+        if self.blobs is None:
+            raise PendingGroupError(f"state object {ref} named, but no bucket to read it from")
+        blob = self.blobs.get(ref)
+        if blob is None:
+            raise PendingGroupError(
+                f"state object {ref} is missing; the checkpoint moved on meanwhile or the "
+                "object was deleted by hand"
+            )
+        return blob
+
+    def spill(self, commit: MemberCommit) -> None:
+        """Write a member's state and recent ids to their object if they are too large for
+        the item (before any DynamoDB write names it); at most once per commit."""
+        if commit.inline or commit.state_ref is not None:
+            return
+        if self.blobs is None:
+            raise PendingGroupError("state too large for its item, and no bucket for it")
+        key = state_key(commit.pk, commit.seq + 1)
+        self.blobs.put(key, pack_state(commit.state, commit.recent))
+        commit.state_ref = key
 
     def record_pending_group(
         self, owner: str, group_id: str, members: list[tuple[MemberCommit, str]]
@@ -130,16 +220,24 @@ class CheckpointStore:
                 ":s": {"S": commit.state},
                 ":t": {"S": updated_at},
             }
-            expression = "SET seq = :n, #st = :s, updated_at = :t"
             removed = ["pending", "pending_group"]
             if commit.release:
                 removed += ["lease_owner", "lease_until"]
-            blob = commit.recent.to_bytes()
-            if blob:
-                values[":r"] = {"B": blob}
-                expression += ", recent = :r"
+            self.spill(commit)
+            if commit.state_ref is not None:
+                expression = "SET seq = :n, state_ref = :ref, updated_at = :t"
+                del values[":s"]
+                values[":ref"] = {"S": commit.state_ref}
+                removed += ["#st", "recent"]
             else:
-                removed.append("recent")
+                expression = "SET seq = :n, #st = :s, updated_at = :t"
+                removed.append("state_ref")
+                blob = commit.recent.to_bytes()
+                if blob:
+                    values[":r"] = {"B": blob}
+                    expression += ", recent = :r"
+                else:
+                    removed.append("recent")
             expression += f" REMOVE {', '.join(removed)}"
             if group_id is None:
                 updates.append(self._fence(commit.pk, owner, commit.seq, expression, values))
@@ -148,6 +246,11 @@ class CheckpointStore:
                 condition = "pending_group = :g AND " + _seq_condition(commit.seq)
                 updates.append(self._item(commit.pk, expression, condition, values))
         self._transact(updates)
+        for commit in commits:
+            if commit.previous_ref and commit.previous_ref != commit.state_ref and self.blobs:
+                # failing, it leaves an object nobody names: storage, never correctness
+                with contextlib.suppress(ClientError):
+                    self.blobs.delete(commit.previous_ref)
 
     def clear_pending(self, pk: str, owner: str, seq: int) -> None:
         """Drop a single-campaign `pending` (the format before commit groups), fenced."""
@@ -167,7 +270,8 @@ class CheckpointStore:
                 if item.get("pending_group", {}).get("S") == group_id:
                     found[item["pk"]["S"]] = PendingMember(
                         pending=json.loads(item["pending"]["S"]),
-                        recent=RecentIds.from_bytes(item.get("recent", {}).get("B")),
+                        recent=self._state_of(item)[1],
+                        state_ref=item.get("state_ref", {}).get("S"),
                     )
             unprocessed = response.get("UnprocessedKeys", {}).get(self.table, {}).get("Keys", [])
             keys = unprocessed + keys[100:]

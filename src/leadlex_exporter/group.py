@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 from aws_lambda_powertools import Logger
 
 from leadlex_exporter import sink_s3
-from leadlex_exporter.checkpoints import MemberCommit
+from leadlex_exporter.checkpoints import MemberCommit, state_key
 from leadlex_exporter.context import RunContext
 from leadlex_exporter.errors import ExporterError
 from leadlex_exporter.notify_sqs import Sends
@@ -41,14 +41,13 @@ if TYPE_CHECKING:
 
 logger = Logger(child=True)
 
-# 12 bytes each: 300 KB at most, so checkpoint items stay under DynamoDB's 400 KB. Past this
-# many events inside one lookback window of one campaign, the oldest ids are forgotten (logged):
-# a late event among them could then be exported twice, never lost.
-MAX_RECENT_IDS = 25_000
 MAX_MEMBERS = 100  # items in one DynamoDB transaction
 SOFT_MEMBERS = 90
-MAX_TRANSACTION_BYTES = 3_000_000  # of DynamoDB's 4 MB per transaction
 MAX_OPEN_OBJECTS = 64  # event dates in one group (each open one: up to 64 KB of lines + 32 KB tail)
+# The leader's manifest (member keys and object keys) is checked before a page joins; one page
+# can add 100 dates' keys past it, and the leader's own state (checkpoints.INLINE_STATE_BYTES):
+# with the longest names that stays under DynamoDB's 400 KB item.
+MAX_MANIFEST_BYTES = 150_000
 
 _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str)
 _ASCII_ENCODER = json.JSONEncoder(separators=(",", ":"), default=str)
@@ -136,7 +135,6 @@ class CommitGroup:
         self.members: dict[str, Member] = {}
         self.objects = Objects()
         self.events = 0
-        self.recent_bytes = 0
         self.solo = False
         self.opened_at: datetime | None = None
 
@@ -149,7 +147,13 @@ class CommitGroup:
         if not self.members or (joined and not (solo and len(self.members) > 1)):
             self.solo = self.solo or solo
             return
-        if joined or self.solo or solo or len(self.members) >= MAX_MEMBERS:
+        if (
+            joined
+            or self.solo
+            or solo
+            or len(self.members) >= MAX_MEMBERS
+            or self._manifest_bytes() + len(sync.cp.pk) + 32 > MAX_MANIFEST_BYTES
+        ):
             self.commit()
         self.solo = self.solo or solo
 
@@ -165,7 +169,7 @@ class CommitGroup:
         notify_types = self.run.settings.notify_event_types
         suffix, adds, unsaved = member.suffix, member.adds, sync.unsaved
         by_date: dict[str, list[bytes]] = {}  # the page's lines, written once per date
-        exported = notified = recent = 0
+        exported = notified = 0
         for record in records:
             raw, instant = record.raw, record.instant
             if record.problem is None and instant is not None:
@@ -191,13 +195,11 @@ class CommitGroup:
             if when >= recent_floor:
                 adds.append((record.key, when))
                 unsaved.add(record.key)
-                recent += 1
         for day, lines in by_date.items():
             self.objects.write_lines(day, lines, sum(map(len, lines)))
         member.exported += exported
         member.notified += notified
         self.events += len(records)
-        self.recent_bytes += 12 * recent
 
     def settle(self) -> None:
         """After a page is in and the state moved past it: commit if the group is full."""
@@ -215,8 +217,12 @@ class CommitGroup:
         )
         member = Member(sync, suffix)
         self.members[sync.cp.pk] = member
-        self.recent_bytes += 12 * len(sync.cp.recent) + 4_000
         return member
+
+    def _manifest_bytes(self) -> int:
+        """About what the leader's manifest takes: every member's key and every object's."""
+        key = len(self._key("0000-00-00", self.run.run_id + "-00000"))
+        return sum(len(pk) + 32 for pk in self.members) + (len(self.objects) + 1) * (key + 4)
 
     def _quarantine(self, member: Member, record: Record) -> None:
         quarantined = {"reason": record.problem or "unplaceable record", "raw": record.raw}
@@ -235,7 +241,7 @@ class CommitGroup:
         soft = settings.batch_max_events
         if (
             self.events >= 2 * soft
-            or self.recent_bytes >= MAX_TRANSACTION_BYTES
+            or self._manifest_bytes() >= MAX_MANIFEST_BYTES
             or len(self.members) >= MAX_MEMBERS
             or len(self.objects) >= MAX_OPEN_OBJECTS
         ):
@@ -292,9 +298,12 @@ class CommitGroup:
                 state=state.to_json(),
                 recent=updated_recent(sync.cp.recent, member.adds, state, run.lookback),
                 release=state.backfill is None and state.fresh is None,
+                previous_ref=sync.cp.state_ref,
             )
             commits.append(commit)
             sync.cp.seq, sync.cp.recent, sync.cp.pending = commit.seq + 1, commit.recent, None
+            # where the store puts this state if it is too large for the item (spill)
+            sync.cp.state_ref = None if commit.inline else state_key(commit.pk, commit.seq + 1)
             sync.unsaved = set()
         return Sealed(
             run.next_group_id(), members, commits, self.objects, self.solo, run.notifier.cut()
@@ -358,6 +367,8 @@ class CommitGroup:
                     "members": [[c.pk, c.seq] for c in commits],
                 }
                 reference = {"id": sealed.group_id, "leader": commits[0].pk}
+                for commit in commits:  # states too large for their items go to S3 first
+                    run.store.spill(commit)
                 run.store.record_pending_group(
                     run.run_id,
                     sealed.group_id,
@@ -401,8 +412,6 @@ def updated_recent(
         recent.add(key, instant)
     if state.watermark is not None:
         recent.prune(require_timestamp(state.watermark) - lookback)
-    if recent.limit(MAX_RECENT_IDS):
-        logger.warning("recent ids cut to fit the checkpoint item", kept=MAX_RECENT_IDS)
     return recent
 
 
@@ -411,13 +420,16 @@ def _pending(
 ) -> str:
     assert floor is not None
     assert unplaced is not None
-    pending = {
+    pending: dict[str, Any] = {
         "group": info,
         "seq": commit.seq + 1,
-        "state": commit.state,
         "recent_floor": floor.isoformat(),
         "unplaced_at": unplaced.isoformat(),
     }
+    if commit.state_ref is None:
+        pending["state"] = commit.state
+    else:
+        pending["state_ref"] = commit.state_ref
     return json.dumps(pending, separators=(",", ":"))
 
 

@@ -126,6 +126,9 @@ def run_export(
     document = provider.get(settings.secret_id, max_age=settings.secret_max_age_seconds)
     workspaces, invalid = parse_secret(document)  # type: ignore[arg-type]
     run_id = uuid.uuid4().hex[:12]
+    sink = S3Sink(
+        LazyClient(lambda: session.client("s3", config=AWS_CONFIG)), settings.export_bucket
+    )
     run = RunContext(
         settings=settings,
         run_id=run_id,
@@ -133,11 +136,9 @@ def run_export(
         deadline=Deadline(clock, ends_at, settings.stop_margin_seconds),
         clock=clock,
         store=CheckpointStore(
-            session.client("dynamodb", config=AWS_CONFIG), settings.checkpoint_table
+            session.client("dynamodb", config=AWS_CONFIG), settings.checkpoint_table, sink
         ),
-        sink=S3Sink(
-            LazyClient(lambda: session.client("s3", config=AWS_CONFIG)), settings.export_bucket
-        ),
+        sink=sink,
         notifier=SqsNotifier(
             LazyClient(lambda: session.client("sqs", config=AWS_CONFIG)),
             settings.notify_queue_url,

@@ -73,10 +73,22 @@ class GroupRecovery:
         commits = []
         for pk, member in live.items():
             pending = member.pending
-            state = CampaignState.from_json(pending["state"])
-            recent = updated_recent(member.recent, adds.get(pk, []), state, run.lookback)
+            ref = pending.get("state_ref")
+            if ref is None:
+                text = pending["state"]
+                state = CampaignState.from_json(text)
+                recent = updated_recent(member.recent, adds.get(pk, []), state, run.lookback)
+            else:  # the crashed run wrote the state after the group, recent ids and all
+                text, recent = run.store.load_state_object(ref)
             commits.append(
-                MemberCommit(pk=pk, seq=pending["seq"] - 1, state=pending["state"], recent=recent)
+                MemberCommit(
+                    pk=pk,
+                    seq=pending["seq"] - 1,
+                    state=text,
+                    recent=recent,
+                    state_ref=ref,
+                    previous_ref=member.state_ref,
+                )
             )
         try:
             run.store.commit_group(run.run_id, group_id, commits, run.clock.now().isoformat())

@@ -62,8 +62,22 @@ def count_calls(stack: Stack, api: FakeLeadLex, clock: FakeClock) -> int:
     return switch.calls
 
 
-@pytest.mark.parametrize("batch", ["100", pytest.param("10000", marks=pytest.mark.slow)])
-def test_a_kill_before_any_aws_call_loses_and_doubles_nothing(stack, api, clock, batch):
+@pytest.mark.parametrize(
+    ("batch", "inline"),
+    [
+        ("100", 12_000),
+        pytest.param("10000", 12_000, marks=pytest.mark.slow),
+        # every campaign's state in its S3 object (checkpoints.py): every 4th call by default
+        pytest.param("100", 64, id="spilled-sampled"),
+        pytest.param("100", 64, marks=pytest.mark.slow, id="spilled-every-call"),
+    ],
+)
+def test_a_kill_before_any_aws_call_loses_and_doubles_nothing(
+    stack, api, clock, batch, inline, monkeypatch, request
+):
+    from leadlex_exporter import checkpoints
+
+    monkeypatch.setattr(checkpoints, "INLINE_STATE_BYTES", inline)
     given(stack, api, clock)
     # Probe how many AWS calls a clean run makes, on a throwaway copy of the timeline.
     expected_ids = {e["id"] for c in ("cmp_a", "cmp_b") for e in api.events[c]}
@@ -74,7 +88,8 @@ def test_a_kill_before_any_aws_call_loses_and_doubles_nothing(stack, api, clock,
         if e["type"] in ("clicked", "replied")
     }
     notified: set[str] = set()
-    for at_call in range(1, 200):
+    step = 4 if request.node.callspec.id == "spilled-sampled" else 1
+    for at_call in range(1, 200, step):
         switch = KillSwitch(at_call)
         arm(stack, switch)
         try:
@@ -95,8 +110,11 @@ def test_a_kill_before_any_aws_call_loses_and_doubles_nothing(stack, api, clock,
         assert max(ids.values()) == 1, f"duplicates after a kill at AWS call {at_call}"
         notified |= {m["MessageAttributes"]["event_id"]["StringValue"] for m in stack.messages()}
         assert notify_ids <= notified, f"missing notifications after a kill at {at_call}"
-        # Nothing may still be pending.
+        # Nothing may still be pending, and every state object named exists.
         assert not [i for i in stack.items() if "pending" in i], "a commit is still pending"
+        named = {i["state_ref"]["S"] for i in stack.items() if "state_ref" in i}
+        assert named <= set(stack.s3_keys(checkpoints.STATE_PREFIX + "/"))
+        assert bool(named) == (inline < 1_000)
         reset(stack, api)
         given(stack, api, clock)
         notified = set()
