@@ -145,3 +145,66 @@ def test_a_hundred_thousand_ids_inside_one_window_are_each_exported_once(stack, 
     ids = Counter(r["id"] for _, r in stack.records(prefix="events/"))
     assert len(ids) == 100_000
     assert max(ids.values()) == 1
+
+
+def test_the_largest_checkpoint_item_the_code_can_write_fits_dynamodb():
+    """The leader of a full group: the longest workspace name (128 characters that each take
+    12 once percent-encoded), UUID campaign ids, as many members as the manifest bound lets
+    in, the open-object bound plus one page of new dates, and a state at the inline limit."""
+    import json
+    import uuid
+
+    from leadlex_exporter.checkpoints import MemberCommit, campaign_pk
+    from leadlex_exporter.group import (
+        MAX_MANIFEST_BYTES,
+        MAX_MEMBERS,
+        MAX_OPEN_OBJECTS,
+        _pending,
+    )
+    from leadlex_exporter.leadlex import PER_PAGE
+    from leadlex_exporter.sink_s3 import event_object_key, quarantine_object_key
+    from leadlex_exporter.state import RecentIds
+    from tests.fakes import FakeClock
+
+    workspace = "\U0001f600" * 128  # 4 UTF-8 bytes each: %F0%9F%98%80
+    group_id = "0123456789ab-00001"
+    pks = [campaign_pk(workspace, str(uuid.uuid4())) for _ in range(MAX_MEMBERS)]
+    key_length = len(event_object_key("events", "2026-01-01", workspace, group_id))
+    members: list[str] = []
+    for pk in pks:  # what CommitGroup.admit lets join: the manifest bound, then MAX_MEMBERS
+        manifest = sum(len(p) + 32 for p in members) + (MAX_OPEN_OBJECTS + 1) * (key_length + 4)
+        if manifest + len(pk) + 32 > MAX_MANIFEST_BYTES:
+            break
+        members.append(pk)
+    dates = [f"2026-{1 + d // 28:02d}-{1 + d % 28:02d}" for d in range(MAX_OPEN_OBJECTS + PER_PAGE)]
+    keys = [event_object_key("events", d, workspace, group_id) for d in dates]
+    keys.append(quarantine_object_key("quarantine", workspace, group_id))
+    clock = FakeClock()
+    recent = RecentIds(
+        {bytes(8 - len(str(i))) + str(i).encode(): 1_700_000_000 for i in range(370)}
+    )
+    state = json.dumps({"watermark": "2026-01-01T00:00:00Z", "pad": "x" * 6_000})
+    commit = MemberCommit(pk=members[0], seq=123_456, state=state, recent=recent)
+    assert commit.inline, "the largest state that stays in the item"
+    manifest = {
+        "id": group_id,
+        "keys": keys,
+        "solo": False,
+        "members": [[pk, 123_456] for pk in members],
+    }
+    pending = _pending(manifest, commit, clock.now(), clock.now())
+    item = {
+        "pk": {"S": members[0]},
+        "seq": {"N": "123456"},
+        "state": {"S": state},
+        "recent": {"B": recent.to_bytes()},
+        "updated_at": {"S": clock.now().isoformat()},
+        "lease_owner": {"S": "0123456789ab"},
+        "lease_until": {"N": "1790000000000"},
+        "pending": {"S": pending},
+        "pending_group": {"S": group_id},
+    }
+
+    size = item_size(item)
+    assert size < 400 * 1024, size
+    assert len(members) >= 20, "the bound should still let a sensible group form"
