@@ -372,6 +372,15 @@ class Exporter:
                     error=message,
                 )
         group.failed.clear()
+        for campaign_id in sorted(group.interrupted):
+            if campaign_id not in result.interrupted_campaigns:
+                result.interrupted_campaigns.append(campaign_id)
+                logger.warning(
+                    "campaign stopped for this run: its pages shared a group with a failed one",
+                    workspace=group.workspace,
+                    campaign_id=campaign_id,
+                )
+        group.interrupted.clear()
 
     def _commit_last(self, group: CommitGroup, result: WorkspaceResult) -> None:
         """The workspace's last group, and the one still committing. If one fails, its

@@ -125,6 +125,7 @@ class CommitGroup:
         self.workspace = workspace
         self.solo = False
         self.failed: dict[str, str] = {}  # campaigns whose group could not be committed
+        self.interrupted: set[str] = set()  # stopped with the open group, not failed
         self.objects = Objects()
         self._committer: ThreadPoolExecutor | None = None
         self._inflight: tuple[Sealed, Future[None]] | None = None  # the group committing
@@ -327,9 +328,10 @@ class CommitGroup:
 
     def _failed(self, sealed: Sealed, exc: BaseException) -> None:
         """A group that could not be committed stays pending (the next run rolls it forward
-        or back). Its campaigns are ahead of DynamoDB in memory: they stop for this run, and
-        so does the open group if it holds one of them (its records build on the failed
-        ones)."""
+        or back). Its campaigns are ahead of DynamoDB in memory: they fail for this run. The
+        open group goes too if it holds one of them (its records build on the failed ones):
+        its other campaigns did nothing wrong, they stop for this run without failing (their
+        committed state is intact; the next run reads those pages again)."""
         message = _message(exc)
         logger.error(
             "group commit failed",
@@ -337,14 +339,17 @@ class CommitGroup:
             members=len(sealed.members),
             error=message,
         )
-        stopped = [m.sync for m in sealed.members]
+        failed = {m.sync.campaign_id for m in sealed.members}
+        for member in sealed.members:
+            self.failed.setdefault(member.sync.campaign_id, message)
+            member.sync.stopped = True
         if any(m.sync.cp.pk in self.members for m in sealed.members):
-            stopped += [m.sync for m in self.members.values()]
+            for member in self.members.values():
+                member.sync.stopped = True
+                if member.sync.campaign_id not in failed:
+                    self.interrupted.add(member.sync.campaign_id)
             self.run.notifier.discard()
             self._reset()
-        for sync in stopped:
-            self.failed.setdefault(sync.campaign_id, message)
-            sync.stopped = True
 
     def _commit(self, sealed: Sealed) -> None:
         """On the committer thread: steps 1-4 for a sealed group."""

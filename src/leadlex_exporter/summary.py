@@ -18,6 +18,8 @@ class WorkspaceResult:
     campaigns: int = 0
     failed_campaigns: dict[str, str] = field(default_factory=dict)
     busy_campaigns: list[str] = field(default_factory=list)
+    # stopped for this run (not failed): their pages shared a group with a failed campaign's
+    interrupted_campaigns: list[str] = field(default_factory=list)
     backfilling: int = 0
     stats: CampaignStats = field(default_factory=CampaignStats)
     api_calls: int = 0
@@ -75,6 +77,7 @@ class RunSummary:
                     "campaigns": w.campaigns,
                     "failed_campaigns": w.failed_campaigns,
                     "busy_campaigns": w.busy_campaigns,
+                    "interrupted_campaigns": w.interrupted_campaigns,
                     "backfilling": w.backfilling,
                     "events_exported": w.stats.exported,
                     "events_notified": w.stats.notified,

@@ -211,6 +211,8 @@ class CampaignSync:
             )
             # The group may commit before taking the page: the state is the one before it.
             self.group.admit(self, records)
+            if self.stopped:  # admitting settled a group of this campaign that failed:
+                return  # this page builds on it, so it stays out of the next group
             self.group.add(self, records, walk.hi_instant)
             advance()
             walk.next_page += 1

@@ -433,7 +433,10 @@ def test_a_group_that_fails_on_the_committer_thread_stops_its_campaigns_and_lose
     assert failed["done"] == 1
     assert result["status"] == "partial_failure", result
     failures = result["workspaces"][0]["failed_campaigns"]
-    assert set(failures) == {"cmp_a", "cmp_b", "cmp_c"}, failures  # all were in the first group
+    interrupted = result["workspaces"][0]["interrupted_campaigns"]
+    # the first group's campaigns fail; the second group's others stop without failing
+    assert failures, result
+    assert set(failures) | set(interrupted) == {"cmp_a", "cmp_b", "cmp_c"}, result
     assert {i["pk"]["S"] for i in stack.items() if "pending_group" in i}, "the group stays pending"
 
     clock.advance(seconds=1_000)  # past the failed run's deadline
@@ -442,3 +445,40 @@ def test_a_group_that_fails_on_the_committer_thread_stops_its_campaigns_and_lose
     assert result["status"] == "ok", result
     assert_each_event_once(stack, api)
     assert not [i for i in stack.items() if "pending" in i]
+
+
+def test_a_failed_commit_fails_only_its_own_campaigns_not_the_next_groups(stack, api, clock):
+    # Six campaigns of 250 events, groups of about 300: the first group's commit fails while
+    # the next ones fill. Only the campaigns of the failed group fail; a campaign that was
+    # never in it is exported in this run, and a stopped campaign's later pages stay out.
+    from botocore.exceptions import ClientError
+
+    counts = {f"cmp_{c}": 250 for c in "abcdef"}
+    given(stack, api, clock, counts)
+    first_group: set[str] = set()
+
+    def refuse_first_commit(event_name: str, params: dict, **_: object) -> None:
+        updates = [i["Update"] for i in params.get("TransactItems", [])] or [params]
+        commit = any(u.get("ConditionExpression", "").startswith("pending_group") for u in updates)
+        if commit and not first_group:
+            first_group.update(u["Key"]["pk"]["S"].rsplit("#", 1)[1] for u in updates)
+            raise ClientError({"Error": {"Code": "InternalServerError"}}, "TransactWriteItems")
+
+    stack.session.events.register("before-parameter-build.dynamodb.*", refuse_first_commit)
+    result = run_exporter(stack, clock, api, BATCH_MAX_EVENTS="300")
+    stack.session.events.unregister("before-parameter-build.dynamodb.*", refuse_first_commit)
+
+    workspace = result["workspaces"][0]
+    assert first_group, "no commit was refused"
+    assert set(workspace["failed_campaigns"]) == first_group, (first_group, workspace)
+    exported = Counter(r["campaign_id"] for _, r in stack.records())
+    never_in_it = set(counts) - first_group - set(workspace["interrupted_campaigns"])
+    assert never_in_it, "the scenario should leave campaigns outside the failed group"
+    for campaign in never_in_it:
+        assert exported[campaign] == 250, (campaign, exported)
+
+    clock.advance(seconds=1_000)  # past the failed run's deadline
+    result = run_exporter(stack, clock, api)
+
+    assert result["status"] == "ok", result
+    assert_each_event_once(stack, api)
