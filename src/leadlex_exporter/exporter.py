@@ -133,7 +133,13 @@ class Exporter:
                 result.deferred_campaigns = choice.deferred
                 return  # nothing due: no call at all
             with self._open_http(workspace) as http:
-                client = LeadLexClient(http, guard, self.run.deadline, parallel=LANES + 1)
+                client = LeadLexClient(
+                    http,
+                    guard,
+                    self.run.deadline,
+                    parallel=LANES + 1,
+                    minute_window=self.run.settings.rate_limit_wait_seconds,
+                )
                 if choice.list_campaigns:
                     listed = tuple(c["id"] for c in client.list_campaigns())
                     plan.track(listed, now)

@@ -36,6 +36,8 @@ logger = Logger(child=True)
 
 PER_PAGE = 100
 SKIPPED_STATUSES = frozenset({"draft"})
+# A 429 with quota left and no Retry-After (the API documents none): the per-minute window
+MINUTE_WINDOW_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -67,7 +69,9 @@ class LeadLexClient:
         max_attempts: int = 6,
         jitter: Callable[[], float] = random.random,
         parallel: int = 2,
+        minute_window: float = MINUTE_WINDOW_SECONDS,
     ):
+        self.minute_window = minute_window
         self.http = http
         self.quota = quota
         self.deadline = deadline
@@ -190,7 +194,10 @@ class LeadLexClient:
             raise QuotaExhaustedError(
                 "daily quota spent", reset_at=self.quota.state.reset_at, request_id=request_id
             )
-        self._back_off(attempt, _retry_after(response), "HTTP 429", path, request_id)
+        wait = _retry_after(response)
+        if wait is None:  # pacing without a hint: wait out the per-minute window
+            wait = self.minute_window * (1 + 0.2 * self.jitter())
+        self._back_off(attempt, wait, "HTTP 429", path, request_id)
 
     def _back_off(
         self,

@@ -32,6 +32,8 @@ class Settings:
     secret_max_age_seconds: int = 300
     run_interval_minutes: int = 15  # the schedule's rate: the planner spreads the quota over it
     max_poll_interval_minutes: int = 360  # every campaign is polled at least this often
+    # a 429 with quota left and no Retry-After waits this long (the per-minute window)
+    rate_limit_wait_seconds: int = 60
     poll_planning: str = "even"  # even: the planner; greedy: every campaign at every run
 
     @classmethod
@@ -80,6 +82,7 @@ class Settings:
             "SECRET_MAX_AGE_SECONDS": ("secret_max_age_seconds", 300, 0, 86_400),
             "RUN_INTERVAL_MINUTES": ("run_interval_minutes", 15, 1, 1_440),
             "MAX_POLL_INTERVAL_MINUTES": ("max_poll_interval_minutes", 360, 1, 7 * 1_440),
+            "RATE_LIMIT_WAIT_SECONDS": ("rate_limit_wait_seconds", 60, 0, 300),
         }
         for var, (name, fallback, low, high) in numbers.items():
             raw = env.get(var, "").strip()

@@ -56,7 +56,10 @@ def test_api_faults_are_retried_without_loss_or_duplicates(
     else:
         sandbox.world.faults.add(kind, count=2, path_regex="/events", **extra)
 
-    result = invoke(live_stack, sandbox, monkeypatch, HTTP_TIMEOUT_SECONDS="5")
+    # a 429 without Retry-After waits out the per-minute window: 60 s, 1 s here
+    result = invoke(
+        live_stack, sandbox, monkeypatch, HTTP_TIMEOUT_SECONDS="5", RATE_LIMIT_WAIT_SECONDS="1"
+    )
 
     assert result["status"] == "ok", result
     check(live_stack, sandbox, start)

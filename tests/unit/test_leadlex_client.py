@@ -78,11 +78,22 @@ def test_rate_limited_with_retry_after_waits_that_long_then_succeeds(clock):
     assert len(seen) == 2
 
 
-def test_rate_limited_without_retry_after_backs_off_then_succeeds(clock):
-    client, _ = client_for([page(429, {}), page(429, {}), page()], clock)
+def test_rate_limited_without_retry_after_waits_out_the_minute_window(clock):
+    # Pacing (quota left), no Retry-After: the per-minute window is what refused the call, so
+    # each retry waits it out instead of spending calls on a short backoff.
+    client, seen = client_for([page(429, {}), page(429, {}), page()], clock, seconds=900)
     assert fetch(client).total == 1
+    assert len(seen) == 3
     assert len(clock.slept) == 2
-    assert clock.slept[1] > clock.slept[0] > 0
+    assert all(60.0 <= s <= 75.0 for s in clock.slept), clock.slept
+
+
+def test_a_minute_window_longer_than_the_run_has_left_stops_this_key(clock):
+    client, seen = client_for([page(429, {}), page()], clock, seconds=50)
+    with pytest.raises(QuotaExhaustedError):
+        fetch(client)
+    assert len(seen) == 1
+    assert clock.slept == []
 
 
 @pytest.mark.parametrize(
@@ -295,3 +306,26 @@ def test_the_url_sent_is_the_one_httpx_builds_from_path_and_params(campaign_id, 
     ]
     assert [str(u) for u in sent] == [str(u) for u in expected]
     assert [u.raw_path for u in sent] == [u.raw_path for u in expected]
+
+
+def test_a_quota_at_its_reserve_without_a_reset_header_rolls_over_at_the_next_utc_midnight(
+    clock,
+):
+    # 5 of 100 left (under the 10% reserve) and no X-RateLimit-Reset: without a reset time the
+    # guard would refuse every call from now on.
+    no_reset = {"X-RateLimit-Limit": "100", "X-RateLimit-Remaining": "5", "X-Request-ID": "r"}
+    low = httpx.Response(200, json=OK, headers=no_reset)
+    client, seen = client_for([low, page()], clock, seconds=30 * 3600)
+
+    assert fetch(client).events
+    assert not client.quota.allows(Purpose.FRESH)
+
+    now = clock.now()
+    midnight = datetime(now.year, now.month, now.day, tzinfo=UTC) + timedelta(days=1)
+    assert client.quota.state.reset_at == midnight.timestamp()
+    clock.advance(seconds=(midnight - now).total_seconds() - 1)
+    assert not client.quota.allows(Purpose.FRESH), "not before midnight"
+    clock.advance(seconds=1)
+    assert client.quota.allows(Purpose.FRESH), "stalled past midnight"
+    assert fetch(client).events
+    assert len(seen) == 2
