@@ -26,10 +26,16 @@ class SystemClock:
 class Deadline:
     """The invocation's end (its start plus what the Lambda context gave it), minus a margin."""
 
+    # A margin never takes more than this share of the time given: with a 20 s timeout, a
+    # 45 s margin would stop every run before its first call.
+    MAX_MARGIN_SHARE = 0.25
+
     def __init__(self, clock: Clock, ends_at: datetime, margin_seconds: float):
         self.clock = clock
         self.ends_at = ends_at
-        self.margin_seconds = margin_seconds
+        given = (ends_at - clock.now()).total_seconds()
+        self.configured_margin = margin_seconds
+        self.margin_seconds = min(margin_seconds, max(0.0, given * self.MAX_MARGIN_SHARE))
 
     def seconds_left(self) -> float:
         return (self.ends_at - self.clock.now()).total_seconds() - self.margin_seconds

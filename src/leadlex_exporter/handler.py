@@ -145,6 +145,12 @@ def run_export(
             clock,
         ),
     )
+    if run.deadline.margin_seconds < run.deadline.configured_margin:
+        logger.warning(
+            "stop margin scaled to the time this invocation has",
+            configured_seconds=run.deadline.configured_margin,
+            used_seconds=round(run.deadline.margin_seconds, 1),
+        )
     logger.info(
         "run started",
         run_id=run_id,

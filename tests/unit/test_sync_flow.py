@@ -186,3 +186,16 @@ def test_campaigns_are_synced_side_by_side(stack, api, clock):
     assert widest == LANES + 1 >= 3  # the lanes' pages and the next campaign's first page
     records = [r["id"] for _, r in stack.records()]
     assert len(records) == len(set(records)) == 6 * 450
+
+
+def test_a_stop_margin_longer_than_the_invocation_is_scaled_not_a_silent_empty_run(
+    stack, api, clock, caplog
+):
+    # a 20-second function timeout against the default 45-second margin
+    given_workspace(stack, api, {"cmp_a": 120, "cmp_b": 5}, clock)
+
+    result = run_exporter(stack, clock, api, seconds=20, STOP_MARGIN_SECONDS="45")
+
+    assert result["stopped_early"] is None, result
+    assert result["workspaces"][0]["events_exported"] == 125
+    assert "stop margin scaled" in caplog.text
