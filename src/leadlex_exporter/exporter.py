@@ -556,6 +556,10 @@ class Opening:
                 self.exporter._fail_id(name, campaign_id, result, exc)
                 self.exporter._release_pk(checkpoint.pk, campaign_id)
                 return
+            except OutOfTimeError:  # the group stays pending for the next run
+                result.add(stats)
+                self.exporter._release_pk(checkpoint.pk, campaign_id)
+                raise
         sync = CampaignSync(self.run, name, campaign_id, self.client, checkpoint, self.group)
         sync.stats = stats
         self.syncs.append(sync)

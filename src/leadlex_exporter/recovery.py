@@ -27,6 +27,7 @@ from leadlex_exporter.timestamps import require_timestamp
 
 logger = Logger(child=True)
 
+RECOVERY_STEP_SECONDS = 5.0  # left before the deadline to read one object or commit
 Recovered = tuple[list[dict[str, Any]], dict[str, list[tuple[bytes, datetime]]], dict[str, int]]
 
 
@@ -65,6 +66,7 @@ class GroupRecovery:
             )
             return
         notices, adds, counts = recovered
+        self.run.deadline.check(RECOVERY_STEP_SECONDS)
         # Its own notifier: the run's may hold the open group's notifications.
         notifier = run.notifier.sibling()
         for notice in notices:
@@ -158,6 +160,9 @@ class GroupRecovery:
         }
         quarantine_prefix = self.run.settings.quarantine_prefix + "/"
         for key in info["keys"]:
+            # A large group takes a while to read back: never past the deadline (it stays
+            # pending, and the next run starts over).
+            self.run.deadline.check(RECOVERY_STEP_SECONDS)
             body = self.run.sink.get(key)
             if body is None:
                 return None

@@ -482,3 +482,47 @@ def test_a_failed_commit_fails_only_its_own_campaigns_not_the_next_groups(stack,
 
     assert result["status"] == "ok", result
     assert_each_event_once(stack, api)
+
+
+def test_recovering_a_large_group_stops_at_the_deadline_and_the_next_run_finishes(
+    stack, api, clock
+):
+    given(stack, api, clock, {"cmp_a": 150, "cmp_b": 20})
+    # an event every 4,000 s: cmp_a's events span seven dates, one object each
+    api.events["cmp_a"] = make_events("cmp_a", 150, clock.now() - timedelta(minutes=6), 4000)
+    hook = kill_at(stack, "TransactWriteItems", 1, after="PutObject")
+    with pytest.raises(Killed):
+        run_exporter(stack, clock, api, seconds=120)
+    disarm(stack, hook)
+    keys = json.loads(
+        next(i for i in stack.items() if "keys" in json.loads(i["pending"]["S"])["group"])[
+            "pending"
+        ]["S"]
+    )["group"]["keys"]
+    assert len(keys) >= 5, "the scenario needs a group of several objects"
+    clock.advance(seconds=121)
+    # Each object takes 40 s to read back; the run has 100 s (95 after its margin).
+    calls_after_deadline: list[str] = []
+    ends_at = clock.now() + timedelta(seconds=100)
+
+    def slow_reads(event_name: str, **_: object) -> None:
+        # recovery's own work (not the run's closing writes: lease, quota, plan)
+        recovering = ("GetObject", "TransactWriteItems", "SendMessageBatch", "DeleteObject")
+        if clock.now() >= ends_at and event_name.endswith(recovering):
+            calls_after_deadline.append(event_name)
+        if event_name.endswith("GetObject"):
+            clock.advance(seconds=40)
+
+    stack.session.events.register("before-call.*.*", slow_reads)
+    result = run_exporter(stack, clock, api, seconds=100)
+    stack.session.events.unregister("before-call.*.*", slow_reads)
+
+    assert result["stopped_early"] == "time", result
+    assert calls_after_deadline == []
+    assert pending_of(stack), "the group stays pending for the next run"
+
+    clock.advance(seconds=200)
+    result = run_exporter(stack, clock, api)
+    assert result["status"] == "ok", result
+    assert not pending_of(stack)
+    assert_each_event_once(stack, api)
