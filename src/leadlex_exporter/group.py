@@ -48,6 +48,9 @@ MAX_OPEN_OBJECTS = 64  # event dates in one group (each open one: up to 64 KB of
 # can add 100 dates' keys past it, and the leader's own state (checkpoints.INLINE_STATE_BYTES):
 # with the longest names that stays under DynamoDB's 400 KB item.
 MAX_MANIFEST_BYTES = 150_000
+# A group's notifications wait in memory until it is recorded as pending (notify_sqs.py):
+# about 1 KB each, so a group commits once it holds this many.
+MAX_HELD_NOTIFICATIONS = 10_000
 
 _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str)
 _ASCII_ENCODER = json.JSONEncoder(separators=(",", ":"), default=str)
@@ -242,6 +245,7 @@ class CommitGroup:
         soft = settings.batch_max_events
         if (
             self.events >= 2 * soft
+            or self.run.notifier.held >= MAX_HELD_NOTIFICATIONS
             or self._manifest_bytes() >= MAX_MANIFEST_BYTES
             or len(self.members) >= MAX_MEMBERS
             or len(self.objects) >= MAX_OPEN_OBJECTS
@@ -382,6 +386,8 @@ class CommitGroup:
                         for i, (c, m) in enumerate(zip(commits, members, strict=True))
                     ],
                 )
+                # Pending now: its notifications may go (a repeat needs a crash from here on).
+                sealed.sends.start()
                 run.sink.put_many([(key, bodies[t]) for t, key in zip(targets, keys, strict=True)])
         finally:
             sealed.objects.close()

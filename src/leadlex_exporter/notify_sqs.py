@@ -1,8 +1,9 @@
 """SQS notifications: one message per notified event, sent in batches of ten.
 
-Batches go out in the background as soon as they are full (`queue`); `cut` sends the rest and
-returns them to wait for (`drain` waits at once), and a commit happens only after they were all
-delivered.
+Entries are batched as they are queued (`queue`) and held: `cut` hands a group's batches over
+(Sends), and they go out only when the commit has recorded the group as pending (`Sends.start`),
+so a group that fails before that sends nothing, and the next run's sends are the first. The
+commit happens only after they were all delivered (`Sends.wait`). `drain` sends at once.
 
 Entries that SQS reports as Failed are sent again with backoff; what still fails raises
 DeliveryError so the commit does not happen and the next run sends the batch again.
@@ -10,7 +11,6 @@ DeliveryError so the commit does not happen and the next run sends the batch aga
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import random
@@ -91,12 +91,19 @@ def _outcome(future: Future[None]) -> BaseException | None:
 
 @dataclass
 class Sends:
-    """Batches on their way (SqsNotifier.cut): `wait` returns when all are delivered, or
-    raises the first error."""
+    """A group's batches (SqsNotifier.cut): `start` sends them in the background, `wait`
+    returns when all are delivered (or raises the first error); never started, nothing."""
 
     futures: list[Future[None]]
     entries: int
     error: BaseException | None = None
+    chunks: list[list[dict[str, Any]]] | None = None
+    notifier: SqsNotifier | None = None
+
+    def start(self) -> None:
+        chunks, self.chunks = self.chunks or [], None
+        if self.notifier is not None:
+            self.futures += [self.notifier._submit_chunk(chunk) for chunk in chunks]
 
     def wait(self) -> int:
         for future in self.futures:
@@ -132,9 +139,8 @@ class SqsNotifier:
         self._buffer: list[dict[str, Any]] = []
         self._buffer_bytes = 0
         self._queued = 0
-        self._inflight: list[Future[None]] = []
+        self._held: list[list[dict[str, Any]]] = []  # full batches, until cut
         self._pool: ThreadPoolExecutor | None = None
-        self._error: BaseException | None = None
 
     def sibling(self) -> SqsNotifier:
         """A notifier for the same queue with a buffer of its own: what it drains (a
@@ -154,35 +160,40 @@ class SqsNotifier:
         return self.drain()
 
     def queue(self, entry: dict[str, Any]) -> None:
-        """Add a prepared entry (`entry`); full batches go out in the background at once."""
+        """Add a prepared entry (`entry`) to the batch filling; a full batch is held."""
         size = len(entry["MessageBody"].encode()) + 512
         if self._buffer and self._buffer_bytes + size > MAX_BATCH_BYTES:
-            self._submit()
+            self._hold()
         self._buffer.append(entry)
         self._buffer_bytes += size
         self._queued += 1
         if len(self._buffer) == MAX_BATCH_ENTRIES:
-            self._submit()
+            self._hold()
 
     @property
     def buffered(self) -> int:
         """Entries waiting for a batch to fill."""
         return len(self._buffer)
 
+    @property
+    def held(self) -> int:
+        """Entries queued since the last cut (held in memory until then)."""
+        return self._queued
+
     def cut(self) -> Sends:
-        """Send what is buffered; the batches queued since the last cut, to wait for (a
-        group's notifications, while the next group's start to go out)."""
+        """The batches queued since the last cut (a group's notifications), not sent yet."""
         if self._buffer:
-            self._submit()
-        sends = Sends(self._inflight, self._queued, self._error)
-        self._inflight, self._queued, self._error = [], 0, None
+            self._hold()
+        sends = Sends([], self._queued, chunks=self._held, notifier=self)
+        self._held, self._queued = [], 0
         return sends
 
     def drain(self) -> int:
-        """Send what is buffered and wait for every batch queued since the last cut or drain;
-        raise if any of them could not be delivered. Returns how many entries that was."""
+        """Send every batch queued since the last cut or drain and wait for them; raise if any
+        of them could not be delivered. Returns how many entries that was."""
         sends = self.cut()
         try:
+            sends.start()
             return sends.wait()
         finally:
             self.close()
@@ -194,23 +205,18 @@ class SqsNotifier:
             self._pool = None
 
     def discard(self) -> None:
-        """Forget what is buffered (its commit failed; the next run sends it again)."""
+        """Forget what is queued and not cut (its group failed; the next run sends it)."""
+        self._buffer, self._buffer_bytes, self._held, self._queued = [], 0, [], 0
+
+    def _hold(self) -> None:
+        self._held.append(self._buffer)
         self._buffer, self._buffer_bytes = [], 0
-        with contextlib.suppress(Exception):  # already reported by the failed commit
-            self.drain()
 
-    def _submit(self) -> None:
-        chunk, self._buffer, self._buffer_bytes = self._buffer, [], 0
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(max_workers=self.workers)
-        self._inflight.append(self._pool.submit(self._send_chunk, chunk))
-        while len(self._inflight) > 4 * self.workers:  # bounded memory: wait for the oldest
-            self._settle(self._inflight.pop(0))
-
-    def _settle(self, future: Future[None]) -> None:
-        error = _outcome(future)
-        if self._error is None:
-            self._error = error
+    def _submit_chunk(self, chunk: list[dict[str, Any]]) -> Future[None]:
+        with self._lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(max_workers=self.workers)
+            return self._pool.submit(self._send_chunk, chunk)
 
     def entry(self, event: dict[str, Any], workspace: str, campaign_id: str) -> dict[str, Any]:
         """The SendMessageBatch entry of one event, without its `Id` (given per batch)."""

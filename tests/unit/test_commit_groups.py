@@ -526,3 +526,35 @@ def test_recovering_a_large_group_stops_at_the_deadline_and_the_next_run_finishe
     assert result["status"] == "ok", result
     assert not pending_of(stack)
     assert_each_event_once(stack, api)
+
+
+def test_a_group_refused_before_it_is_pending_sends_no_notification(stack, api, clock):
+    # DynamoDB refuses step 1 (no crash): the group never became pending, so its pages are
+    # read again by the next run. Had its notifications gone out as batches filled, the next
+    # run would send them a second time; they wait for step 1 instead.
+    from botocore.exceptions import ClientError
+
+    given(stack, api, clock, {"cmp_a": 250, "cmp_b": 40})
+    refused = Counter[str]()
+
+    def refuse_pending(event_name: str, params: dict, **_: object) -> None:
+        updates = [i["Update"] for i in params.get("TransactItems", [])] or [params]
+        step_one = any(u.get("UpdateExpression", "").startswith("SET pending") for u in updates)
+        if step_one and not refused["done"]:
+            refused["done"] += 1
+            raise ClientError({"Error": {"Code": "InternalServerError"}}, "TransactWriteItems")
+
+    stack.session.events.register("before-parameter-build.dynamodb.*", refuse_pending)
+    first = run_exporter(stack, clock, api, BATCH_MAX_EVENTS="100")
+    stack.session.events.unregister("before-parameter-build.dynamodb.*", refuse_pending)
+    assert refused["done"] == 1
+    assert first["workspaces"][0]["failed_campaigns"], first
+    clock.advance(seconds=1_000)
+    second = run_exporter(stack, clock, api, BATCH_MAX_EVENTS="100")
+
+    assert second["status"] == "ok", second
+    assert_each_event_once(stack, api)
+    sent = Counter(m["MessageAttributes"]["event_id"]["StringValue"] for m in stack.messages())
+    expected = {e["id"] for es in api.events.values() for e in es if e["type"] in NOTIFY}
+    assert set(sent) == expected
+    assert max(sent.values()) == 1, [i for i, n in sent.items() if n > 1]
