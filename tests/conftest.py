@@ -132,10 +132,11 @@ def exporter_resources(stack: Stack) -> Physical:
 
 
 def exporter_policy_check(stack: Stack) -> PolicyCheck:
+    resources = exporter_resources(stack)
     return PolicyCheck(
-        statements=function_statements("ExporterFunction", exporter_resources(stack)),
+        statements=function_statements("ExporterFunction", resources),
         source="src/leadlex_exporter",
-        secrets={SECRET: exporter_resources(stack).refs["ApiKeysSecret"]},
+        secrets={SECRET: resources.refs["ApiKeysSecret"]},
     )
 
 

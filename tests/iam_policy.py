@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import fnmatch
+import functools
 import json
 import re
 import sys
@@ -62,7 +63,7 @@ class Physical:
 
 def function_statements(function: str, physical: Physical) -> list[dict[str, Any]]:
     """The statements of the function's `Policies`, resolved to the test stack's resources."""
-    resource = load_template()["Resources"][function]
+    resource = _template()["Resources"][function]
     statements: list[dict[str, Any]] = []
     for policy in resource["Properties"]["Policies"]:
         assert isinstance(policy, dict), f"{function}: only inline policy documents are checked"
@@ -141,9 +142,16 @@ def _matches(statement: dict[str, Any], need: Need) -> bool:
     return True
 
 
+@functools.cache
+def _template() -> dict[str, Any]:
+    """Read once per test session (the statements are resolved into new objects)."""
+    return load_template()
+
+
+@functools.cache
 def partition_key() -> str:
     """The checkpoint table's hash key, as the template declares it."""
-    table = load_template()["Resources"]["CheckpointTable"]["Properties"]
+    table = _template()["Resources"]["CheckpointTable"]["Properties"]
     return str(next(k["AttributeName"] for k in table["KeySchema"] if k["KeyType"] == "HASH"))
 
 
