@@ -14,9 +14,9 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from tests.cfn import load_template
+from tests.cfn import ROOT, TEMPLATE, load_template
 
-__all__ = ["EventsTable", "Resolver", "load_template"]
+__all__ = ["ROOT", "TEMPLATE", "EventsTable", "Resolver", "load_template"]
 
 JSON_SERDES = {
     "org.openx.data.jsonserde.JsonSerDe",
