@@ -12,6 +12,7 @@ import boto3
 import pytest
 
 from tests.fakes import FakeClock, FakeLeadLex
+from tests.iam_policy import ACCOUNT, Physical, PolicyCheck, function_statements
 
 REGION = "us-east-1"
 BUCKET = "leadlex-export-test"
@@ -43,6 +44,7 @@ class Stack:
 
     session: boto3.session.Session
     queue_url: str
+    policy: PolicyCheck | None = None  # what the exporter called that its IAM policy denies
 
     def env(self, **overrides: str) -> dict[str, str]:
         env = {
@@ -109,10 +111,42 @@ def create_stack(session: boto3.session.Session) -> Stack:
     return Stack(session=session, queue_url=queue_url)
 
 
+def exporter_resources(stack: Stack) -> Physical:
+    """The template's logical ids as the test stack's resources, for ExporterFunction's policy."""
+    secret_arn = stack.session.client("secretsmanager").describe_secret(SecretId=SECRET)["ARN"]
+    return Physical(
+        refs={
+            "ExportBucket": BUCKET,
+            "NotifyQueue": stack.queue_url,
+            "CheckpointTable": TABLE,
+            "ApiKeysSecret": secret_arn,
+        },
+        arns={
+            "ExportBucket": f"arn:aws:s3:::{BUCKET}",
+            "NotifyQueue": f"arn:aws:sqs:{REGION}:{ACCOUNT}:{QUEUE}",
+            "CheckpointTable": f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{TABLE}",
+        },
+        # The defaults: the stack creates the API keys secret; no customer managed key.
+        conditions={"CreateApiKeysSecret": True, "HasExistingSecretKmsKey": False},
+    )
+
+
+def exporter_policy_check(stack: Stack) -> PolicyCheck:
+    resources = exporter_resources(stack)
+    return PolicyCheck(
+        statements=function_statements("ExporterFunction", resources),
+        source="src/leadlex_exporter",
+        secrets={SECRET: resources.refs["ApiKeysSecret"]},
+    )
+
+
 @pytest.fixture
 def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
     """moto in-process; AWS_ENDPOINT_URL would bypass it, so it is removed. Its DynamoDB
-    takes one request at a time, as a table does (scripts/moto_locking.py says why)."""
+    takes one request at a time, as a table does (scripts/moto_locking.py says why).
+
+    Every AWS call the exporter's code makes must be one template.yaml's ExporterFunction
+    policy allows (moto itself does not check IAM here): the test fails otherwise."""
     from moto import mock_aws
 
     from scripts import moto_locking
@@ -120,7 +154,12 @@ def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
     moto_locking.apply()
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     with mock_aws():
-        yield create_stack(boto3.session.Session(region_name=REGION))
+        created = create_stack(boto3.session.Session(region_name=REGION))
+        created.policy = exporter_policy_check(created)
+        created.policy.attach(created.session)
+        yield created
+        denied = sorted(set(created.policy.denied))
+        assert not denied, f"ExporterFunction's policy in template.yaml does not allow {denied}"
 
 
 @pytest.fixture

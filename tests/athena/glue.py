@@ -14,43 +14,15 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import yaml
+from tests.cfn import ROOT, TEMPLATE, load_template
 
-ROOT = Path(__file__).resolve().parents[2]
-TEMPLATE = ROOT / "template.yaml"
+__all__ = ["ROOT", "TEMPLATE", "EventsTable", "Resolver", "load_template"]
 
 JSON_SERDES = {
     "org.openx.data.jsonserde.JsonSerDe",
     "org.apache.hive.hcatalog.data.JsonSerDe",
     "org.apache.hadoop.hive.serde2.JsonSerDe",
 }
-
-
-class CloudFormationLoader(yaml.SafeLoader):
-    """A SafeLoader that reads `!Ref`, `!Sub`, `!GetAtt`, `!If`, `!Join`... as their long form."""
-
-
-def _construct_tag(loader: yaml.SafeLoader, tag_suffix: str, node: yaml.Node) -> dict[str, Any]:
-    value: Any
-    if isinstance(node, yaml.ScalarNode):
-        value = loader.construct_scalar(node)
-    elif isinstance(node, yaml.SequenceNode):
-        value = loader.construct_sequence(node, deep=True)
-    else:
-        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
-    if tag_suffix in ("Ref", "Condition"):
-        return {tag_suffix: value}
-    if tag_suffix == "GetAtt" and isinstance(value, str):
-        value = value.split(".", 1)
-    return {f"Fn::{tag_suffix}": value}
-
-
-CloudFormationLoader.add_multi_constructor("!", _construct_tag)
-
-
-def load_template(path: Path = TEMPLATE) -> dict[str, Any]:
-    loaded: dict[str, Any] = yaml.load(path.read_text(), Loader=CloudFormationLoader)  # noqa: S506
-    return loaded
 
 
 # --------------------------------------------------------------------------- CloudFormation values

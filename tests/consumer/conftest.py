@@ -17,6 +17,13 @@ import pytest
 from aws_lambda_powertools.utilities import parameters
 
 from tests.consumer.receiver import Receiver
+from tests.iam_policy import (
+    ACCOUNT,
+    Physical,
+    create_administrator,
+    function_role,
+    function_statements,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE_BATCH = ROOT / "events" / "sqs-notify-batch.json"
@@ -37,13 +44,18 @@ class Aws:
 
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
-    """moto in-process (AWS_ENDPOINT_URL would bypass it); the checkpoint table and the secret."""
+    """moto in-process (AWS_ENDPOINT_URL would bypass it); the checkpoint table and the secret.
+
+    moto checks IAM: the fixture's administrator sets up and reads back, the consumer runs
+    with a role whose only policy is ConsumerFunction's from template.yaml."""
     from moto import mock_aws
+    from moto.core import enable_iam_authentication
 
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     parameters.clear_caches()  # Powertools keeps secrets across "invocations"
     with mock_aws():
-        session = boto3.session.Session(region_name=REGION)
+        admin = create_administrator(boto3.session.Session(region_name=REGION))
+        session = admin.session
         dynamodb = session.client("dynamodb")
         dynamodb.create_table(
             TableName=TABLE,
@@ -57,8 +69,24 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
         secret = session.client("secretsmanager").create_secret(
             Name=SECRET_NAME, SecretString=SIGNING_SECRET
         )
-        yield Aws(session=session, secret_arn=secret["ARN"])
+        statements = function_statements("ConsumerFunction", consumer_resources(secret["ARN"]))
+        for name, value in function_role(admin, "ConsumerFunction", statements).items():
+            monkeypatch.setenv(name, value)
+        with enable_iam_authentication():
+            yield Aws(session=session, secret_arn=secret["ARN"])
     parameters.clear_caches()
+
+
+def consumer_resources(secret_arn: str) -> Physical:
+    """The template's logical ids as the test's resources, for ConsumerFunction's policy."""
+    return Physical(
+        refs={"CheckpointTable": TABLE, "ConsumerWebhookSecret": secret_arn},
+        arns={
+            "CheckpointTable": f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{TABLE}",
+            "NotifyQueue": f"arn:aws:sqs:{REGION}:{ACCOUNT}:leadlex-notify-test",
+        },
+        conditions={"CreateConsumerWebhookSecret": True},
+    )
 
 
 @pytest.fixture

@@ -2,6 +2,10 @@
 
 Both start on free ports for the test session and stop with it; each test gets an empty moto
 (reset), fresh AWS resources and its own sandbox world.
+
+moto enforces IAM here. The test's own setup and assertions run as an administrator
+(`Stack.session`); the exporter runs with the credentials of a role whose only policy is
+ExporterFunction's from template.yaml, so a call the template does not allow fails as in AWS.
 """
 
 from __future__ import annotations
@@ -23,7 +27,13 @@ import pytest
 from leadlex_sandbox import Clock, SandboxServer, World
 from leadlex_sandbox.store import EventFilter
 
-from tests.conftest import REGION, Stack, create_stack
+from tests.conftest import REGION, Stack, create_stack, exporter_resources
+from tests.iam_policy import (
+    Administrator,
+    create_administrator,
+    function_role,
+    function_statements,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -60,15 +70,43 @@ def moto_url() -> Iterator[str]:
 
 
 @pytest.fixture
-def aws_env(moto_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
+def aws_env(moto_url: str, monkeypatch: pytest.MonkeyPatch) -> Administrator:
+    """An empty moto that checks IAM, and an administrator to set it up."""
     httpx.post(moto_url + "/moto-api/reset", timeout=10)
     monkeypatch.setenv("AWS_ENDPOINT_URL", moto_url)
-    return moto_url
+    # moto authorizes nothing until it has identities: create the administrator unchecked,
+    # then check every request (reset-auth N: the first N requests go unchecked).
+    httpx.post(moto_url + "/moto-api/reset-auth", content=b"inf", timeout=10)
+    admin = create_administrator(boto3.session.Session(region_name=REGION))
+    httpx.post(moto_url + "/moto-api/reset-auth", content=b"0", timeout=10)
+    return admin
 
 
 @pytest.fixture
-def live_stack(aws_env: str) -> Stack:
-    return create_stack(boto3.session.Session(region_name=REGION))
+def live_stack(aws_env: Administrator, monkeypatch: pytest.MonkeyPatch) -> Stack:
+    """The stack, created by the administrator; the exporter runs as ExporterFunction's role."""
+    stack = create_stack(aws_env.session)
+    run_as_function(
+        aws_env,
+        "ExporterFunction",
+        function_statements("ExporterFunction", exporter_resources(stack)),
+        monkeypatch,
+    )
+    return stack
+
+
+def run_as_function(
+    admin: Administrator, function: str, statements: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The role's credentials in the environment: what the code under test (in process, or
+    the runner's child process) reads, as in Lambda."""
+    from leadlex_exporter import handler
+
+    for name, value in function_role(admin, function, statements).items():
+        monkeypatch.setenv(name, value)
+    # A warm Lambda sandbox keeps its session (and its credentials): each test is a new one.
+    handler.lambda_session.cache_clear()
+    handler.warm_secrets.cache_clear()
 
 
 @dataclass

@@ -5,10 +5,8 @@ from __future__ import annotations
 from collections import Counter
 from datetime import datetime, timedelta
 
-import boto3
 import pytest
 
-from tests.conftest import REGION, create_stack
 from tests.integration.conftest import finish, run_process
 
 KEY = "wbk_crash_" + "x" * 48
@@ -33,8 +31,10 @@ def assert_exactly_once(stack, sandbox, start: datetime) -> None:
 
 
 @pytest.mark.parametrize("kill_at", [2, 5, 8, 11, 14, 17, 20, 23])  # a clean run makes 23
-def test_sigkill_before_an_aws_call_then_a_later_run_finishes_the_work(aws_env, sandbox, kill_at):
-    stack = create_stack(boto3.session.Session(region_name=REGION))
+def test_sigkill_before_an_aws_call_then_a_later_run_finishes_the_work(
+    live_stack, sandbox, kill_at
+):
+    stack = live_stack
     start = seed(sandbox)
     stack.put_secret({"workspaces": [{"name": "acme", "api_key": KEY}]})
 
