@@ -2,14 +2,16 @@
 
 Signed the way LeadLex signs its own webhooks: `X-LeadLex-Signature: sha256=<hex HMAC-SHA256
 of the raw body>`, an ISO 8601 UTC timestamp and a delivery id. The delivery id is derived from
-the event id, so every attempt and every redelivery of one event carries the same id and the
-receiver can drop repeats. The secret lives only in WebhookSender and is used only by sign().
+the workspace name and the event id, so every attempt and every redelivery of one event carries
+the same id and the receiver can drop repeats, while the same event exported under two workspace
+names is two deliveries. The secret lives only in WebhookSender and is used only by sign().
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import math
 import random
 import time
@@ -35,7 +37,8 @@ logger = Logger(service="leadlex-consumer", child=True)
 USER_AGENT = "LeadLex-Exporter-Consumer/1.0"
 TIMESTAMP_HEADER = "X-LeadLex-Timestamp"
 DELIVERY_ID_HEADER = "X-LeadLex-Delivery-ID"
-# Fixed forever: receivers may recompute a delivery id from the event id in the body.
+# Fixed forever: receivers may recompute a delivery id from the workspace and event id in the
+# body (delivery_id below).
 DELIVERY_ID_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "leadlex-exporter:webhook-delivery")
 RETRY_AFTER_CAP_SECONDS = 5.0
 MAX_BACKOFF_SECONDS = 4.0
@@ -47,8 +50,11 @@ def sign(body: bytes, secret: str) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
-def delivery_id(event_id: str) -> str:
-    return str(uuid.uuid5(DELIVERY_ID_NAMESPACE, event_id))
+def delivery_id(workspace: str, event_id: str) -> str:
+    """UUIDv5 of the compact, ASCII-only JSON array [workspace, event_id]: no two pairs share a
+    name, whatever characters either holds."""
+    name = json.dumps([workspace, event_id], separators=(",", ":"))
+    return str(uuid.uuid5(DELIVERY_ID_NAMESPACE, name))
 
 
 def build_http_client(timeout_seconds: float) -> httpx.Client:
@@ -103,9 +109,9 @@ class WebhookSender:
     def __repr__(self) -> str:  # never the secret, never the URL
         return f"WebhookSender(signature_header={self.signature_header!r})"
 
-    def send(self, body: bytes, event_id: str) -> Delivery:
+    def send(self, body: bytes, *, workspace: str, event_id: str) -> Delivery:
         """POST `body` byte for byte; a 2xx, or a named WebhookError after in-process retries."""
-        delivery = delivery_id(event_id)
+        delivery = delivery_id(workspace, event_id)
         signature = sign(body, self._secret)
         failure: Failure | None = None
         for attempt in range(1, self.max_attempts + 1):

@@ -22,6 +22,7 @@ from tests.consumer.receiver import Receiver
 
 BODY = '{"event_id":"evt_3f9a1c27d4e8","event":{"snippet":"Tuesday — 10:00"}}'.encode()
 EVENT_ID = "evt_3f9a1c27d4e8"
+WORKSPACE = "acme"
 NOW = datetime(2026, 4, 17, 14, 30, 5, tzinfo=UTC)
 
 
@@ -46,7 +47,7 @@ def _sender(
 def test_signature_is_the_hmac_of_the_exact_body_and_verifies_on_the_receiver(
     receiver: Receiver,
 ) -> None:
-    delivery = _sender(receiver.url).send(BODY, EVENT_ID)
+    delivery = _sender(receiver.url).send(BODY, workspace=WORKSPACE, event_id=EVENT_ID)
 
     (request,) = receiver.requests
     assert request.signature_ok
@@ -58,11 +59,13 @@ def test_signature_is_the_hmac_of_the_exact_body_and_verifies_on_the_receiver(
 def test_headers_carry_timestamp_delivery_id_content_type_and_user_agent(
     receiver: Receiver,
 ) -> None:
-    _sender(receiver.url).send(BODY, EVENT_ID)
+    _sender(receiver.url).send(BODY, workspace=WORKSPACE, event_id=EVENT_ID)
 
     headers = receiver.requests[0].headers
     assert headers["x-leadlex-timestamp"] == "2026-04-17T14:30:05Z"
-    assert headers["x-leadlex-delivery-id"] == str(uuid.uuid5(DELIVERY_ID_NAMESPACE, EVENT_ID))
+    assert headers["x-leadlex-delivery-id"] == str(
+        uuid.uuid5(DELIVERY_ID_NAMESPACE, f'["{WORKSPACE}","{EVENT_ID}"]')
+    )
     assert headers["content-type"] == "application/json"
     assert headers["user-agent"] == "LeadLex-Exporter-Consumer/1.0"
 
@@ -70,7 +73,9 @@ def test_headers_carry_timestamp_delivery_id_content_type_and_user_agent(
 def test_signature_header_name_is_a_setting(receiver: Receiver) -> None:
     receiver.signature_header = "X-Acme-Signature"
 
-    _sender(receiver.url, WEBHOOK_SIGNATURE_HEADER="X-Acme-Signature").send(BODY, EVENT_ID)
+    _sender(receiver.url, WEBHOOK_SIGNATURE_HEADER="X-Acme-Signature").send(
+        BODY, workspace=WORKSPACE, event_id=EVENT_ID
+    )
 
     assert receiver.delivered == [EVENT_ID]
 
@@ -80,7 +85,7 @@ def test_429_and_5xx_are_retried_with_one_delivery_id(receiver: Receiver) -> Non
     receiver.answer(EVENT_ID, 429, Retry_After="2")
     slept: list[float] = []
 
-    delivery = _sender(receiver.url, slept=slept).send(BODY, EVENT_ID)
+    delivery = _sender(receiver.url, slept=slept).send(BODY, workspace=WORKSPACE, event_id=EVENT_ID)
 
     assert [r.status for r in receiver.requests] == [503, 429, 200]
     assert {r.headers["x-leadlex-delivery-id"] for r in receiver.requests} == {delivery.delivery_id}
@@ -92,7 +97,7 @@ def test_gives_up_after_the_last_attempt(receiver: Receiver) -> None:
     receiver.answer(EVENT_ID, 500, 502, 503)
 
     with pytest.raises(WebhookUnavailableError) as failed:
-        _sender(receiver.url).send(BODY, EVENT_ID)
+        _sender(receiver.url).send(BODY, workspace=WORKSPACE, event_id=EVENT_ID)
 
     assert (failed.value.status, failed.value.attempts) == (503, 3)
     assert receiver.delivered == []
@@ -105,7 +110,7 @@ def test_transport_errors_are_retried_then_reported_unavailable() -> None:
     slept: list[float] = []
 
     with pytest.raises(WebhookUnavailableError, match="ConnectError") as failed:
-        _sender(url, slept=slept).send(BODY, EVENT_ID)
+        _sender(url, slept=slept).send(BODY, workspace=WORKSPACE, event_id=EVENT_ID)
 
     assert failed.value.status is None
     assert len(slept) == 2
@@ -116,7 +121,7 @@ def test_other_answers_are_rejected_without_retrying(receiver: Receiver, status:
     receiver.answer(EVENT_ID, status)
 
     with pytest.raises(WebhookRejectedError) as rejected:
-        _sender(receiver.url).send(BODY, EVENT_ID)
+        _sender(receiver.url).send(BODY, workspace=WORKSPACE, event_id=EVENT_ID)
 
     assert (rejected.value.status, rejected.value.attempts) == (status, 1)
     assert len(receiver.requests) == 1
@@ -124,14 +129,19 @@ def test_other_answers_are_rejected_without_retrying(receiver: Receiver, status:
 
 def test_no_attempt_starts_that_could_outlast_the_invocation(receiver: Receiver) -> None:
     with pytest.raises(OutOfTimeError):
-        _sender(receiver.url, seconds_left=11.5).send(BODY, EVENT_ID)
+        _sender(receiver.url, seconds_left=11.5).send(BODY, workspace=WORKSPACE, event_id=EVENT_ID)
 
     assert receiver.requests == []
 
 
-def test_delivery_id_is_a_stable_uuid_of_the_event_id() -> None:
-    assert delivery_id(EVENT_ID) == delivery_id(EVENT_ID) != delivery_id("evt_other")
-    assert uuid.UUID(delivery_id(EVENT_ID)).version == 5
+def test_delivery_id_is_a_stable_uuid_of_the_workspace_and_the_event_id() -> None:
+    one = delivery_id(WORKSPACE, EVENT_ID)
+
+    assert one == delivery_id(WORKSPACE, EVENT_ID)
+    assert one != delivery_id(WORKSPACE, "evt_other")
+    assert one != delivery_id("acme-eu", EVENT_ID)
+    assert delivery_id('a","b', "c") != delivery_id("a", 'b","c')  # no pair shares a name
+    assert uuid.UUID(one).version == 5
 
 
 def test_the_sender_never_shows_its_secret_or_url(receiver: Receiver) -> None:
