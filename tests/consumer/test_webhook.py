@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import hmac
 import socket
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -26,9 +27,17 @@ WORKSPACE = "acme"
 NOW = datetime(2026, 4, 17, 14, 30, 5, tzinfo=UTC)
 
 
+@pytest.fixture
+def receiver(receiver: Receiver) -> Receiver:
+    """The shared receiver, its clock a second behind the sender's (which starts at NOW)."""
+    receiver.clock = lambda: NOW.timestamp() + 1
+    return receiver
+
+
 def _sender(
     url: str, *, slept: list[float] | None = None, seconds_left: float = 900, **env: str
 ) -> WebhookSender:
+    """A sender whose clock starts at NOW and moves on only when it sleeps."""
     settings = Settings.from_env(
         {"WEBHOOK_URL": url, "WEBHOOK_SECRET_ID": "arn", "IDEMPOTENCY_TABLE": "t", **env}
     )
@@ -38,13 +47,19 @@ def _sender(
         settings,
         SIGNING_SECRET,
         seconds_left=lambda: seconds_left,
-        now=lambda: NOW,
+        now=lambda: NOW + timedelta(seconds=sum(pauses)),
         sleep=pauses.append,
         jitter=lambda: 1.0,
     )
 
 
-def test_signature_is_the_hmac_of_the_exact_body_and_verifies_on_the_receiver(
+def _expected_signature(body: bytes, timestamp: int) -> str:
+    """The scheme as the README states it, computed here independently of sign()."""
+    signed = str(timestamp).encode() + b"." + body
+    return f"t={timestamp},v1=" + hmac.new(SIGNING_SECRET.encode(), signed, "sha256").hexdigest()
+
+
+def test_signature_is_the_hmac_of_timestamp_and_exact_body_and_verifies_on_the_receiver(
     receiver: Receiver,
 ) -> None:
     delivery = _sender(receiver.url).send(BODY, workspace=WORKSPACE, event_id=EVENT_ID)
@@ -52,17 +67,32 @@ def test_signature_is_the_hmac_of_the_exact_body_and_verifies_on_the_receiver(
     (request,) = receiver.requests
     assert request.signature_ok
     assert request.body == BODY
-    assert request.headers["x-leadlex-signature"] == sign(BODY, SIGNING_SECRET)
+    expected = _expected_signature(BODY, int(NOW.timestamp()))
+    assert request.headers["x-leadlex-signature"] == expected
+    assert sign(BODY, SIGNING_SECRET, int(NOW.timestamp())) == expected
     assert (delivery.status, delivery.attempts) == (200, 1)
 
 
-def test_headers_carry_timestamp_delivery_id_content_type_and_user_agent(
+def test_each_attempt_is_signed_at_its_own_time(receiver: Receiver) -> None:
+    receiver.answer(EVENT_ID, 503, 503, Retry_After="3")
+    slept: list[float] = []
+
+    _sender(receiver.url, slept=slept).send(BODY, workspace=WORKSPACE, event_id=EVENT_ID)
+
+    stamps = [int(NOW.timestamp() + sum(slept[:n])) for n in range(len(slept) + 1)]
+    signatures = [r.headers["x-leadlex-signature"] for r in receiver.requests]
+    assert slept == [3.0, 3.0]
+    assert signatures == [_expected_signature(BODY, t) for t in stamps]
+    assert len(set(signatures)) == 3
+
+
+def test_headers_carry_delivery_id_content_type_and_user_agent_and_no_unsigned_time(
     receiver: Receiver,
 ) -> None:
     _sender(receiver.url).send(BODY, workspace=WORKSPACE, event_id=EVENT_ID)
 
     headers = receiver.requests[0].headers
-    assert headers["x-leadlex-timestamp"] == "2026-04-17T14:30:05Z"
+    assert "x-leadlex-timestamp" not in headers  # the only timestamp is the signed one
     assert headers["x-leadlex-delivery-id"] == str(
         uuid.uuid5(DELIVERY_ID_NAMESPACE, f'["{WORKSPACE}","{EVENT_ID}"]')
     )
