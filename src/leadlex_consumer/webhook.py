@@ -34,6 +34,7 @@ from leadlex_consumer.errors import (
     WebhookUnavailableError,
 )
 from leadlex_consumer.settings import Settings
+from leadlex_consumer.tracing import log_origins_only
 
 logger = Logger(service="leadlex-consumer", child=True)
 
@@ -61,9 +62,15 @@ def delivery_id(workspace: str, event_id: str) -> str:
     return str(uuid.uuid5(DELIVERY_ID_NAMESPACE, name))
 
 
-def build_http_client(timeout_seconds: float) -> httpx.Client:
+def build_http_client(
+    timeout_seconds: float, transport: httpx.BaseTransport | None = None
+) -> httpx.Client:
+    """The webhook's client; its URL's path and query never reach the logs (tracing.py)."""
+    log_origins_only()
     # A redirect is not a delivery: the body would not reach the URL that was configured.
-    return httpx.Client(timeout=httpx.Timeout(timeout_seconds), follow_redirects=False)
+    return httpx.Client(
+        timeout=httpx.Timeout(timeout_seconds), follow_redirects=False, transport=transport
+    )
 
 
 @dataclass(frozen=True)
