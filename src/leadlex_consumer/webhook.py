@@ -2,7 +2,7 @@
 
 Each attempt is signed anew: `X-LeadLex-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of
 "<t>.<raw body>">`. The timestamp is inside the signed bytes, so a receiver that rejects old
-timestamps (README, "Verify a delivery") also rejects a captured delivery replayed later.
+timestamps (docs/consumer.md, verify_signature) also rejects a captured delivery replayed later.
 LeadLex's own webhooks sign the body alone, with an unsigned timestamp header; we do not.
 The delivery id (X-LeadLex-Delivery-ID) is derived from the workspace name and the event id,
 so every attempt and every redelivery of one event carries the same id and the receiver can drop
