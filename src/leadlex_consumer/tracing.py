@@ -61,7 +61,8 @@ def run_traced(
 
 def webhook_transport(service: str) -> httpx.BaseTransport | None:
     """The transport that traces webhook attempts, or None when the tracer is disabled
-    (outside Lambda, or POWERTOOLS_TRACE_DISABLED)."""
+    (outside Lambda, or POWERTOOLS_TRACE_DISABLED). Like any transport given to httpx.Client,
+    it ignores HTTP(S)_PROXY from the environment, which Lambda does not set."""
     tracer = sdk_tracer(service)
     if tracer.disabled:
         return None
