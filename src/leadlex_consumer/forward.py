@@ -1,10 +1,13 @@
-"""The use case for one SQS record: parse the notification, deliver it once per event id.
+"""The use case for one SQS record: parse the notification, deliver it once per
+(workspace, event id).
 
-Idempotency (Powertools, DynamoDB) is keyed on the event id, which the exporter also puts in
-`dedup_key`: a duplicate message, in the same batch or days later, is answered from the stored
-record instead of being delivered again. A failed delivery leaves no record, so the message's
-next receive tries again. If the process dies between the receiver's 2xx and the record being
-saved, the event is delivered again with the same X-LeadLex-Delivery-ID.
+Idempotency (Powertools, DynamoDB) is keyed on the workspace name and the event id: a duplicate
+message, in the same batch or days later, is answered from the stored record instead of being
+delivered again. The workspace is part of the key because the secret may list one API key
+under two names: the exporter then sends the same event once per name, and each is a delivery
+of its own. A failed delivery leaves no record, so the message's next receive tries again. If
+the process dies between the receiver's 2xx and the record being saved, the event is delivered
+again with the same X-LeadLex-Delivery-ID.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from leadlex_consumer.webhook import WebhookSender
 
 logger = Logger(service="leadlex-consumer", child=True)
 
-# Items land in the shared checkpoint table as pk = "consumer#webhook#<md5 of the event id>";
+# Items land in the shared checkpoint table as pk = "consumer#webhook#<md5 of the key>";
 # the exporter's items start with campaign# or quota#. The template's IAM condition
 # (dynamodb:LeadingKeys) limits the consumer to this prefix.
 IDEMPOTENCY_KEY_PREFIX = "consumer#webhook"
@@ -34,6 +37,7 @@ IDEMPOTENCY_KEY_PREFIX = "consumer#webhook"
 
 @dataclass(frozen=True)
 class Notification:
+    workspace: str
     event_id: str
     event_type: str
     body: str  # the SQS body exactly as received: its UTF-8 bytes are signed and sent
@@ -44,17 +48,25 @@ def parse_notification(record: SQSRecord) -> Notification:
         message = json.loads(record.body)
     except ValueError as exc:
         raise MalformedMessageError(f"message {record.message_id} is not JSON") from exc
-    event_id = message.get("event_id") if isinstance(message, dict) else None
-    if event_id in (None, ""):
+    if not isinstance(message, dict) or message.get("event_id") in (None, ""):
         raise MalformedMessageError(f"message {record.message_id} has no event_id")
+    # The body is what gets signed and sent; the attribute (cut to 256 characters) only
+    # stands in for a body without one.
+    attribute = record.message_attributes["workspace"]
+    workspace = message.get("workspace") or (attribute.string_value if attribute else None)
+    if not isinstance(workspace, str) or not workspace:
+        raise MalformedMessageError(f"message {record.message_id} has no workspace")
     return Notification(
-        event_id=str(event_id), event_type=str(message.get("event_type")), body=record.body
+        workspace=workspace,
+        event_id=str(message["event_id"]),
+        event_type=str(message.get("event_type")),
+        body=record.body,
     )
 
 
 def idempotency_config(expiry_seconds: int, context: LambdaContext) -> IdempotencyConfig:
     config = IdempotencyConfig(
-        event_key_jmespath="event_id",
+        event_key_jmespath="[workspace, event_id]",
         raise_on_no_idempotency_key=True,
         expires_after_seconds=expiry_seconds,
         response_hook=_log_duplicate,
@@ -82,15 +94,15 @@ class Forwarder:
 
     def handle(self, record: SQSRecord) -> dict[str, Any]:
         """The batch processor's record handler: a raised error fails only this record."""
-        event_id: str | None = None
+        notification: Notification | None = None
         try:
             notification = parse_notification(record)
-            event_id = notification.event_id
             return self._deliver_once(notification=notification)
         except Exception as exc:  # logged once, here; the record then returns to the queue
             logger.error(
                 "webhook delivery failed",
-                event_id=event_id,
+                workspace=notification.workspace if notification else None,
+                event_id=notification.event_id if notification else None,
                 message_id=record.message_id,
                 receive_count=record.attributes.approximate_receive_count,
                 error=type(exc).__name__,
@@ -99,19 +111,33 @@ class Forwarder:
             raise
 
     def _deliver(self, notification: Notification) -> dict[str, Any]:
-        delivery = self.sender.send(notification.body.encode("utf-8"), notification.event_id)
+        delivery = self.sender.send(
+            notification.body.encode("utf-8"),
+            workspace=notification.workspace,
+            event_id=notification.event_id,
+        )
         logger.info(
             "webhook delivered",
+            workspace=notification.workspace,
             event_id=notification.event_id,
             event_type=notification.event_type,
             delivery_id=delivery.delivery_id,
             status=delivery.status,
             attempts=delivery.attempts,
         )
-        return {"event_id": notification.event_id, **delivery.as_dict()}
+        return {
+            "workspace": notification.workspace,
+            "event_id": notification.event_id,
+            **delivery.as_dict(),
+        }
 
 
 def _log_duplicate(response: Any, idempotent_data: DataRecord) -> Any:
-    event_id = response.get("event_id") if isinstance(response, dict) else None
-    logger.info("duplicate notification skipped", event_id=event_id, status=idempotent_data.status)
+    stored = response if isinstance(response, dict) else {}
+    logger.info(
+        "duplicate notification skipped",
+        workspace=stored.get("workspace"),
+        event_id=stored.get("event_id"),
+        status=idempotent_data.status,
+    )
     return response

@@ -25,8 +25,8 @@ from botocore.config import Config
 from leadlex_consumer.errors import ConfigurationError
 from leadlex_consumer.forward import Forwarder, idempotency_config
 from leadlex_consumer.settings import Settings
+from leadlex_consumer.tracing import run_traced, trace_sdk_calls, webhook_transport
 from leadlex_consumer.webhook import WebhookSender, build_http_client
-from leadlex_exporter.tracing import run_traced, trace_sdk_calls
 
 SERVICE = "leadlex-consumer"
 logger = Logger(service=SERVICE)
@@ -46,7 +46,8 @@ def handle(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureR
     settings = Settings.from_env(os.environ)
     secret = read_signing_secret(settings)
     dynamodb = boto3.session.Session().client("dynamodb", config=AWS_CONFIG)
-    with build_http_client(settings.timeout_seconds) as http:
+    transport = webhook_transport(SERVICE) if trace_sdk_calls(os.environ) else None
+    with build_http_client(settings.timeout_seconds, transport) as http:
         forwarder = Forwarder(
             sender=WebhookSender(
                 http,

@@ -1,15 +1,20 @@
 """Signed delivery of one notification body to the webhook, over an injected httpx.Client.
 
-Signed the way LeadLex signs its own webhooks: `X-LeadLex-Signature: sha256=<hex HMAC-SHA256
-of the raw body>`, an ISO 8601 UTC timestamp and a delivery id. The delivery id is derived from
-the event id, so every attempt and every redelivery of one event carries the same id and the
-receiver can drop repeats. The secret lives only in WebhookSender and is used only by sign().
+Each attempt is signed anew: `X-LeadLex-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of
+"<t>.<raw body>">`. The timestamp is inside the signed bytes, so a receiver that rejects old
+timestamps (docs/consumer.md, verify_signature) also rejects a captured delivery replayed later.
+LeadLex's own webhooks sign the body alone, with an unsigned timestamp header; we do not.
+The delivery id (X-LeadLex-Delivery-ID) is derived from the workspace name and the event id,
+so every attempt and every redelivery of one event carries the same id and the receiver can drop
+repeats, while the same event exported under two workspace names is two deliveries. The secret
+lives only in WebhookSender and is used only by sign().
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import math
 import random
 import time
@@ -29,13 +34,14 @@ from leadlex_consumer.errors import (
     WebhookUnavailableError,
 )
 from leadlex_consumer.settings import Settings
+from leadlex_consumer.tracing import log_origins_only
 
 logger = Logger(service="leadlex-consumer", child=True)
 
 USER_AGENT = "LeadLex-Exporter-Consumer/1.0"
-TIMESTAMP_HEADER = "X-LeadLex-Timestamp"
 DELIVERY_ID_HEADER = "X-LeadLex-Delivery-ID"
-# Fixed forever: receivers may recompute a delivery id from the event id in the body.
+# Fixed forever: receivers may recompute a delivery id from the workspace and event id in the
+# body (delivery_id below).
 DELIVERY_ID_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "leadlex-exporter:webhook-delivery")
 RETRY_AFTER_CAP_SECONDS = 5.0
 MAX_BACKOFF_SECONDS = 4.0
@@ -43,17 +49,28 @@ MAX_BACKOFF_SECONDS = 4.0
 END_MARGIN_SECONDS = 2.0
 
 
-def sign(body: bytes, secret: str) -> str:
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+def sign(body: bytes, secret: str, timestamp: int) -> str:
+    """The signature header's value: `t=<timestamp>,v1=<hex HMAC-SHA256 of "<t>.<body>">`."""
+    signed = f"{timestamp}.".encode() + body
+    return f"t={timestamp},v1=" + hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
 
 
-def delivery_id(event_id: str) -> str:
-    return str(uuid.uuid5(DELIVERY_ID_NAMESPACE, event_id))
+def delivery_id(workspace: str, event_id: str) -> str:
+    """UUIDv5 of the compact, ASCII-only JSON array [workspace, event_id]: no two pairs share a
+    name, whatever characters either holds."""
+    name = json.dumps([workspace, event_id], separators=(",", ":"))
+    return str(uuid.uuid5(DELIVERY_ID_NAMESPACE, name))
 
 
-def build_http_client(timeout_seconds: float) -> httpx.Client:
+def build_http_client(
+    timeout_seconds: float, transport: httpx.BaseTransport | None = None
+) -> httpx.Client:
+    """The webhook's client; its URL's path and query never reach the logs (tracing.py)."""
+    log_origins_only()
     # A redirect is not a delivery: the body would not reach the URL that was configured.
-    return httpx.Client(timeout=httpx.Timeout(timeout_seconds), follow_redirects=False)
+    return httpx.Client(
+        timeout=httpx.Timeout(timeout_seconds), follow_redirects=False, transport=transport
+    )
 
 
 @dataclass(frozen=True)
@@ -103,17 +120,16 @@ class WebhookSender:
     def __repr__(self) -> str:  # never the secret, never the URL
         return f"WebhookSender(signature_header={self.signature_header!r})"
 
-    def send(self, body: bytes, event_id: str) -> Delivery:
+    def send(self, body: bytes, *, workspace: str, event_id: str) -> Delivery:
         """POST `body` byte for byte; a 2xx, or a named WebhookError after in-process retries."""
-        delivery = delivery_id(event_id)
-        signature = sign(body, self._secret)
+        delivery = delivery_id(workspace, event_id)
         failure: Failure | None = None
         for attempt in range(1, self.max_attempts + 1):
             pause = self._backoff(attempt - 1, failure.retry_after) if failure else 0.0
             self._ensure_time_for(pause, event_id, failure, attempt - 1)
             if pause:
                 self.sleep(pause)
-            outcome = self._attempt(body, signature, delivery, event_id, attempt)
+            outcome = self._attempt(body, delivery, event_id, attempt)
             if isinstance(outcome, Delivery):
                 return outcome
             failure = outcome
@@ -134,12 +150,10 @@ class WebhookSender:
         )
 
     def _attempt(
-        self, body: bytes, signature: str, delivery: str, event_id: str, attempt: int
+        self, body: bytes, delivery: str, event_id: str, attempt: int
     ) -> Delivery | Failure:
         try:
-            response = self.http.post(
-                self.url, content=body, headers=self._headers(signature, delivery)
-            )
+            response = self.http.post(self.url, content=body, headers=self._headers(body, delivery))
         except httpx.RequestError as exc:  # timeouts, refused connections, resets
             return Failure(status=None, problem=type(exc).__name__, retry_after=None)
         status = response.status_code
@@ -153,11 +167,11 @@ class WebhookSender:
             f"receiver answered {status} for event {event_id}", status=status, attempts=attempt
         )
 
-    def _headers(self, signature: str, delivery: str) -> dict[str, str]:
-        stamp = self.now().astimezone(UTC).isoformat(timespec="seconds")
+    def _headers(self, body: bytes, delivery: str) -> dict[str, str]:
+        # Signed at each attempt: a retry after backoff is as fresh as the first try.
+        timestamp = int(self.now().timestamp())
         return {
-            self.signature_header: signature,
-            TIMESTAMP_HEADER: stamp.replace("+00:00", "Z"),
+            self.signature_header: sign(body, self._secret, timestamp),
             DELIVERY_ID_HEADER: delivery,
             "Content-Type": "application/json",
             "User-Agent": USER_AGENT,

@@ -1,7 +1,9 @@
 """A real webhook receiver on 127.0.0.1: it verifies signatures the way a user's endpoint would.
 
-It answers 401 to a bad signature, otherwise the next scripted status for the event id
+It answers 401 to a bad or stale signature, otherwise the next scripted status for the event id
 (`answer("evt_1", 500, 500)`), then 200. Every request is recorded, verified or not.
+`verify_signature` is the function the README gives receivers to copy, verbatim
+(test_signature checks that the two stay the same).
 """
 
 from __future__ import annotations
@@ -10,9 +12,30 @@ import hashlib
 import hmac
 import json
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+
+def verify_signature(
+    raw_body: bytes, header: str, secret: str, tolerance: int = 300, now: float | None = None
+) -> bool:
+    """True if `header` ("t=<unix seconds>,v1=<hex>") signs exactly this body, and its
+    timestamp is within `tolerance` seconds of now: an older delivery is a replay."""
+    fields = [part.strip().partition("=") for part in header.split(",")]
+    stamps = [value for key, _, value in fields if key == "t"]
+    signatures = [value for key, _, value in fields if key == "v1"]
+    if len(stamps) != 1 or not (stamps[0].isascii() and stamps[0].isdigit()) or not signatures:
+        return False
+    age = (time.time() if now is None else now) - int(stamps[0])
+    if abs(age) > tolerance:
+        return False
+    signed = stamps[0].encode() + b"." + raw_body
+    expected = hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest().encode()
+    # Constant time: how much of a guess matches must not show in how long the check takes.
+    return any(hmac.compare_digest(expected, s.encode("utf-8", "replace")) for s in signatures)
 
 
 @dataclass(frozen=True)
@@ -32,6 +55,8 @@ class Receiver:
     secret: str
     signature_header: str = "X-LeadLex-Signature"
     path: str = "/hooks/leadlex"
+    tolerance: int = 300
+    clock: Callable[[], float] = time.time
     requests: list[Received] = field(default_factory=list)
     scripted: dict[str, list[tuple[int, dict[str, str]]]] = field(default_factory=dict)
 
@@ -65,8 +90,7 @@ class Receiver:
         self._server.server_close()
 
     def verify(self, body: bytes, signature: str) -> bool:
-        expected = "sha256=" + hmac.new(self.secret.encode(), body, hashlib.sha256).hexdigest()
-        return hmac.compare_digest(expected, signature)
+        return verify_signature(body, signature, self.secret, self.tolerance, self.clock())
 
     def respond(self, body: bytes, headers: dict[str, str]) -> tuple[int, dict[str, str]]:
         ok = self.verify(body, headers.get(self.signature_header.lower(), ""))

@@ -172,3 +172,72 @@ def test_the_secret_never_appears_in_logs(
     records = [str(vars(r)) for r in caplog.records]  # structured fields included
     for text in (logged, caplog.text, *records, *capsys.readouterr()):
         assert SIGNING_SECRET not in text
+
+
+def _under_workspace(record: dict[str, Any], workspace: str) -> dict[str, Any]:
+    """The same event as the exporter sends it for another entry of the secret (same key)."""
+    body = json.loads(record["body"])
+    body["workspace"] = workspace
+    again = redelivered(record)
+    again["body"] = json.dumps(body, ensure_ascii=False, separators=(",", ":"))
+    again["messageAttributes"]["workspace"]["stringValue"] = workspace
+    return again
+
+
+def test_one_event_under_two_workspace_names_is_two_deliveries(
+    invoke: Invoke, receiver: Receiver, sqs_batch: dict[str, Any]
+) -> None:
+    acme = sqs_batch["Records"][0]
+    eu = _under_workspace(acme, "acme-eu")
+
+    first = invoke({"Records": [acme, eu]})
+    again = invoke({"Records": [redelivered(acme), redelivered(eu)]})
+
+    assert first == again == {"batchItemFailures": []}
+    event_id = json.loads(acme["body"])["event_id"]
+    assert receiver.delivered == [event_id, event_id]
+    assert [json.loads(r.body)["workspace"] for r in receiver.requests] == ["acme", "acme-eu"]
+    delivery_ids = {r.headers["x-leadlex-delivery-id"] for r in receiver.requests}
+    assert len(delivery_ids) == 2
+
+
+def test_the_idempotency_record_is_keyed_on_workspace_and_event_id(
+    invoke: Invoke, aws: Aws, sqs_batch: dict[str, Any]
+) -> None:
+    acme = sqs_batch["Records"][0]
+
+    invoke({"Records": [acme, _under_workspace(acme, "acme-eu")]})
+
+    assert len({item["pk"]["S"] for item in aws.items()}) == 2
+
+
+def test_a_body_without_workspace_is_keyed_on_the_workspace_attribute(
+    invoke: Invoke, receiver: Receiver, sqs_batch: dict[str, Any]
+) -> None:
+    record = sqs_batch["Records"][0]
+    body = json.loads(record["body"])
+    del body["workspace"]
+    record["body"] = json.dumps(body)
+    other = _under_workspace(record, "acme-eu")
+    other["body"] = record["body"]  # only the attribute tells the two apart
+
+    response = invoke({"Records": [record, other]})
+
+    assert response == {"batchItemFailures": []}
+    assert len({r.headers["x-leadlex-delivery-id"] for r in receiver.requests}) == 2
+
+
+def test_a_message_without_any_workspace_is_malformed(
+    invoke: Invoke, receiver: Receiver, sqs_batch: dict[str, Any], consumer_logs: io.StringIO
+) -> None:
+    record = sqs_batch["Records"][0]
+    body = json.loads(record["body"])
+    del body["workspace"]
+    record["body"] = json.dumps(body)
+    del record["messageAttributes"]["workspace"]
+
+    response = invoke(sqs_batch)
+
+    assert response == {"batchItemFailures": [{"itemIdentifier": record["messageId"]}]}
+    (line,) = [json.loads(x) for x in consumer_logs.getvalue().splitlines() if "failed" in x]
+    assert line["error"] == "MalformedMessageError"
