@@ -2,7 +2,8 @@
 
 The Powertools Tracer imports aws_xray_sdk (about 17 MB and 100 ms) and patches boto3 and httpx,
 so it is made on the first traced invocation only, once per sandbox. `Tracing: Active` alone
-still records each invocation's Lambda segments. Both functions' handlers use this module.
+still records each invocation's Lambda segments. The exporter's handler uses this module; the
+consumer has its own (leadlex_consumer.tracing), which keeps webhook URLs out of traces.
 """
 
 from __future__ import annotations
