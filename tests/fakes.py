@@ -6,6 +6,7 @@ import json
 import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 from typing import Any
 from urllib.parse import unquote
 
@@ -46,6 +47,7 @@ class FakeLeadLex:
     day: int = 0
     refused: list[datetime] = field(default_factory=list)  # 429s for a spent daily quota
     before_request: list[Any] = field(default_factory=list)  # callables(path, query)
+    api_clock_offset: float | None = None  # seconds the API's clock (Date header) is ahead
 
     def transport(self) -> httpx.MockTransport:
         return httpx.MockTransport(self.handle)
@@ -91,6 +93,9 @@ class FakeLeadLex:
             "X-RateLimit-Reset": str(_next_midnight(self.clock.now())),
             "X-Request-ID": f"req-{len(self.calls)}",
         }
+        if self.api_clock_offset is not None:
+            served = self.clock.now() + timedelta(seconds=self.api_clock_offset)
+            headers["Date"] = format_datetime(served, usegmt=True)
         path = request.url.path.split("/api-gateway", 1)[1]
         if path == "/v1/campaigns":
             items = self.campaigns.get(workspace, [])

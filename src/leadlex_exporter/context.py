@@ -12,6 +12,8 @@ from leadlex_exporter.notify_sqs import SqsNotifier
 from leadlex_exporter.settings import Settings
 from leadlex_exporter.sink_s3 import S3Sink
 
+SKEW_ALLOWANCE = timedelta(minutes=10)  # the widest a window grows for the API's clock
+
 
 @dataclass
 class RunContext:
@@ -31,7 +33,16 @@ class RunContext:
 
     @property
     def lookback(self) -> timedelta:
-        return timedelta(minutes=self.settings.lookback_minutes)
+        """How long recent ids are kept behind the watermark: the configured lookback plus
+        the most a window may be widened for an API clock behind ours (window_lookback)."""
+        return timedelta(minutes=self.settings.lookback_minutes) + SKEW_ALLOWANCE
+
+    def window_lookback(self, api_behind_seconds: float) -> timedelta:
+        """How far a fresh window starts before the watermark. Windows end on our clock and
+        events carry the API's: an API clock behind ours by S makes a late event look S
+        older, so the window reaches back S further (up to SKEW_ALLOWANCE)."""
+        behind = timedelta(seconds=min(max(0.0, api_behind_seconds), SKEW_ALLOWANCE.seconds))
+        return timedelta(minutes=self.settings.lookback_minutes) + behind
 
 
 @dataclass

@@ -163,6 +163,8 @@ class Exporter:
                     client.close()
                     result.api_clock_skew = client.clock_skew
                     _check_clock(workspace.name, client.clock_skew)
+                    if client.clock_skew is not None:  # the next runs widen windows by it
+                        guard.state.api_behind = max(0.0, -client.clock_skew)
         except (AuthenticationError, PermissionDeniedError, ConfigurationError) as exc:
             result.status, result.error = "failed", str(exc)
             logger.error("workspace failed", workspace=workspace.name, error=str(exc))

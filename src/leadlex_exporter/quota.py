@@ -30,6 +30,7 @@ class QuotaState:
     exhausted: bool = False  # a 429 with Remaining 0 was seen
     last_run_at: float | None = None  # start of the last run that used this key
     interval: float | None = None  # seconds between runs, as observed
+    api_behind: float = 0.0  # seconds the API's clock ran behind ours, when last measured
 
 
 def per_minute_for(limit: int | None) -> int:
@@ -73,7 +74,10 @@ class QuotaGuard:
         state = self.state
         if state.reset_at is not None and self.clock.now().timestamp() >= state.reset_at:
             self.state = QuotaState(
-                limit=state.limit, last_run_at=state.last_run_at, interval=state.interval
+                limit=state.limit,
+                last_run_at=state.last_run_at,
+                interval=state.interval,
+                api_behind=state.api_behind,
             )
 
     def floor(self, purpose: Purpose) -> int:

@@ -143,8 +143,14 @@ class CampaignSync:
         if self.state.fresh is None and self._fresh_allowed():
             watermark = require_timestamp(self.state.watermark)
             if watermark < self.run.window_end:
-                lo = format_timestamp(watermark - self.run.lookback)
+                lo = format_timestamp(watermark - self.run.window_lookback(self._api_behind()))
                 self.state.fresh = Walk("fresh", lo, format_timestamp(self.run.window_end))
+
+    def _api_behind(self) -> float:
+        """Seconds the API's clock runs behind ours: measured this run, or remembered."""
+        skew = self.client.clock_skew
+        remembered = self.client.quota.state.api_behind
+        return max(remembered, -skew if skew is not None else 0.0)
 
     @property
     def caught_up(self) -> bool:
