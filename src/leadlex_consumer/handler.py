@@ -25,8 +25,8 @@ from botocore.config import Config
 from leadlex_consumer.errors import ConfigurationError
 from leadlex_consumer.forward import Forwarder, idempotency_config
 from leadlex_consumer.settings import Settings
+from leadlex_consumer.tracing import run_traced, trace_sdk_calls
 from leadlex_consumer.webhook import WebhookSender, build_http_client
-from leadlex_exporter.tracing import run_traced, trace_sdk_calls
 
 SERVICE = "leadlex-consumer"
 logger = Logger(service=SERVICE)
