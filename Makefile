@@ -5,12 +5,13 @@ TOOLS := .venv-tools
 PY := $(VENV)/bin/python
 UV := $(VENV)/bin/uv
 
-.PHONY: venv tools test test-slow unit integration lint sam-check demo bench clean
+.PHONY: venv tools lock test test-slow unit integration lint sam-check build demo bench clean
 
-$(VENV)/.installed: pyproject.toml
+# The versions uv.lock pins; --inexact keeps uv itself, which pip put there.
+$(VENV)/.installed: pyproject.toml uv.lock
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check uv
-	$(UV) pip install -q --python $(PY) -e '.[dev]'
+	$(UV) sync -q --frozen --inexact --extra dev --python $(PY)
 	touch $@
 
 venv: $(VENV)/.installed
@@ -23,6 +24,24 @@ $(TOOLS)/.installed: $(VENV)/.installed
 
 tools: $(TOOLS)/.installed
 
+# After a change to pyproject.toml's dependencies (or to pick up new releases: uv lock -U):
+# uv.lock, and from it src/requirements.txt, what `sam build` installs into both functions
+# (tests/build/test_lock.py checks that the two agree).
+lock: venv
+	$(UV) lock
+	$(UV) export -q --frozen --no-dev --no-emit-project --format requirements-txt \
+		-o src/requirements.txt
+
+# The functions' package as `sam build` makes it (src/Makefile), for template.yaml's runtime and
+# architecture whatever this machine is: uv, and a Python of the runtime's version for the
+# bytecode (scripts/runtime_python.py finds one; or pass RUNTIME_PYTHON=...).
+RUNTIME_PYTHON ?= $(shell $(PY) -m scripts.runtime_python)
+SAM_BUILD = AWS_DEFAULT_REGION=us-east-1 UV=$(abspath $(UV)) PYTHON=$(RUNTIME_PYTHON) \
+	$(TOOLS)/bin/sam build --template template.yaml --build-dir .aws-sam/build
+
+build: tools
+	$(SAM_BUILD)
+
 lint: venv
 	$(VENV)/bin/ruff check src sandbox tests scripts
 	$(VENV)/bin/ruff format --check src sandbox tests scripts
@@ -32,7 +51,7 @@ sam-check: tools
 	AWS_DEFAULT_REGION=us-east-1 $(TOOLS)/bin/sam validate --lint --template template.yaml
 	AWS_DEFAULT_REGION=us-east-1 $(TOOLS)/bin/cfn-lint template.yaml
 	$(TOOLS)/bin/checkov -f template.yaml --framework cloudformation --skip-download --quiet --compact
-	$(TOOLS)/bin/sam build --template template.yaml --build-dir .aws-sam/build
+	$(SAM_BUILD)
 
 unit: venv
 	$(PY) -m pytest tests/unit -q
@@ -50,13 +69,20 @@ demo: venv
 	$(PY) -m scripts.demo
 
 # dlt (the peer) and a stand-in for the Lambda runtime's boto3 live in their own environment.
+# The exporter's package is built as for Lambda, but for this machine's Python and architecture,
+# since the benchmark runs it here.
+HOST_PYTHON = $(shell $(PY) -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+HOST_ARCH = $(subst aarch64,arm64,$(shell uname -m))
 bench: venv tools
 	test -x .venv-bench/bin/python || $(UV) venv -q --python $(PYTHON) .venv-bench
 	$(UV) pip install -q --python .venv-bench/bin/python 'dlt[filesystem]==1.31.0'
 	$(UV) pip install -q --python .venv-bench/bin/python --compile-bytecode \
 		--target .venv-bench/lambda-runtime boto3
-	AWS_DEFAULT_REGION=us-east-1 $(TOOLS)/bin/sam build --template template.yaml --build-dir .aws-sam/build
-	$(PY) -m bench
+	rm -rf .aws-sam/bench && mkdir -p .aws-sam/bench
+	$(MAKE) -s -C src build-ExporterFunction ARTIFACTS_DIR=$(abspath .aws-sam/bench) \
+		UV=$(abspath $(UV)) PYTHON=$(abspath $(PY)) LAMBDA_PYTHON=$(HOST_PYTHON) \
+		LAMBDA_ARCH=$(HOST_ARCH)
+	BENCH_BUILD_DIR=.aws-sam/bench/ $(PY) -m bench
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .aws-sam .pytest_cache .mypy_cache .ruff_cache

@@ -29,7 +29,8 @@ import importlib, json, sys
 from types import SimpleNamespace
 
 module = importlib.import_module(sys.argv[1])
-sdk_tracer = importlib.import_module(sys.argv[1].rpartition(".")[0] + ".tracing").sdk_tracer
+# each function's package has its own tracing module (the consumer ships alone)
+sdk_tracer = importlib.import_module(sys.argv[1].split('.')[0] + '.tracing').sdk_tracer
 print(json.dumps({"xray_after_import": "aws_xray_sdk" in sys.modules}), flush=True)
 report = {}
 calls = []
