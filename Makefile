@@ -5,7 +5,7 @@ TOOLS := .venv-tools
 PY := $(VENV)/bin/python
 UV := $(VENV)/bin/uv
 
-.PHONY: venv tools test test-slow unit integration lint sam-check demo bench clean
+.PHONY: venv tools test test-slow unit integration lint sam-check demo bench simulate clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -24,8 +24,8 @@ $(TOOLS)/.installed: $(VENV)/.installed
 tools: $(TOOLS)/.installed
 
 lint: venv
-	$(VENV)/bin/ruff check src sandbox tests scripts
-	$(VENV)/bin/ruff format --check src sandbox tests scripts
+	$(VENV)/bin/ruff check src sandbox tests scripts sim
+	$(VENV)/bin/ruff format --check src sandbox tests scripts sim
 	$(VENV)/bin/mypy
 
 sam-check: tools
@@ -57,6 +57,10 @@ bench: venv tools
 		--target .venv-bench/lambda-runtime boto3
 	AWS_DEFAULT_REGION=us-east-1 $(TOOLS)/bin/sam build --template template.yaml --build-dir .aws-sam/build
 	$(PY) -m bench
+
+# Whole UTC days on a virtual clock against the sandbox's quota model: docs/simulation.md.
+simulate: venv
+	$(PY) -m sim
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .aws-sam .pytest_cache .mypy_cache .ruff_cache

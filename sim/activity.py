@@ -99,7 +99,9 @@ def _late_event(rng: random.Random, ids: EventIds, at: datetime) -> dict[str, An
     kind = rng.choices(kinds, weights)[0]
     contact = new_contact(rng)
     metadata: dict[str, Any] = {
-        "replied": lambda: dict(zip(("snippet", "sentiment"), rng.choice(catalog.REPLIES))),
+        "replied": lambda: dict(
+            zip(("snippet", "sentiment"), rng.choice(catalog.REPLIES), strict=False)
+        ),
         "opened": lambda: {
             "user_agent": rng.choice(catalog.USER_AGENTS),
             "ip_country": rng.choice(catalog.COUNTRIES),

@@ -36,6 +36,8 @@ class Figures:
     policy: str
     all: Spread  # seconds
     hot: Spread  # clicked and replied
+    hot_active: Spread  # clicked and replied, of active campaigns
+    hot_finished: Spread  # of finished ones (their late replies)
     not_landed: int  # by the end of the tail (counted at their age then)
     duplicates: int
     hours: int  # in the window
@@ -56,12 +58,13 @@ class Figures:
 def figures(outcome: Outcome) -> Figures:
     measured = outcome.measured()
     last = max([t.ended for t in outcome.ticks], default=outcome.end.timestamp())
-    ages, hot = [], []
+    ages: list[float] = []
+    hot: dict[bool, list[float]] = {True: [], False: []}  # by the campaign being active
     for arrival in measured:
         age = outcome.landed.get(arrival.key, last) - arrival.visible_at.timestamp()
         ages.append(age)
         if arrival.hot:
-            hot.append(age)
+            hot[outcome.scenario.specs[arrival.campaign_id].active].append(age)
     start, end = outcome.start.timestamp(), outcome.end.timestamp()
     window = [c for c in outcome.calls if start <= c.at < end]
     hours = math.ceil((end - start) / HOUR)
@@ -75,7 +78,9 @@ def figures(outcome: Outcome) -> Figures:
         title=workload.title,
         policy=outcome.policy,
         all=Spread.of(ages),
-        hot=Spread.of(hot),
+        hot=Spread.of(hot[True] + hot[False]),
+        hot_active=Spread.of(hot[True]),
+        hot_finished=Spread.of(hot[False]),
         not_landed=sum(a.key not in outcome.landed for a in measured),
         duplicates=outcome.duplicates,
         hours=hours,

@@ -72,7 +72,10 @@ class SandboxTransport(httpx.BaseTransport):
         return httpx.Response(answer.status, headers=headers, content=answer.body)
 
 
-def http_factory(transport: SandboxTransport) -> Callable[[str], AbstractContextManager[httpx.Client]]:
+HttpFactory = Callable[[str], AbstractContextManager[httpx.Client]]
+
+
+def http_factory(transport: SandboxTransport) -> HttpFactory:
     """What `run_export` takes: one httpx.Client per key, over the in-process transport."""
 
     def build(api_key: str) -> httpx.Client:
