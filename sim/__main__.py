@@ -11,7 +11,12 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from sim.figures import Figures
 
 QUIET = {
     "POWERTOOLS_LOG_LEVEL": "ERROR",  # a greedy day logs a warning per starved run
@@ -30,33 +35,40 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--interval", type=int, default=interval, help="minutes between runs")
     parser.add_argument("--out", type=Path, default=Path("docs/simulation.md"))
     parser.add_argument("--no-write", action="store_true")
+    parser.add_argument("--jobs", type=int, default=1, help="days simulated side by side")
     args = parser.parse_args(argv)
     for name, value in QUIET.items():
         os.environ.setdefault(name, value)  # before the exporter's loggers exist
 
-    from sim.day import simulate
-    from sim.figures import figures
     from sim.report import render, write
-    from sim.workloads import WORKLOADS
 
-    rows = []
-    for name in args.workloads.split(","):
-        for policy in args.policies.split(","):
-            outcome = simulate(
-                WORKLOADS[name], policy, seed=args.seed, interval_minutes=args.interval
-            )
-            rows.append(figures(outcome))
-            print(
-                f"{name} {policy}: {outcome.wall_seconds:.0f} s wall, {len(outcome.ticks)} runs",
-                file=sys.stderr,
-                flush=True,
-            )
+    days = [(n, p) for n in args.workloads.split(",") for p in args.policies.split(",")]
+    with ProcessPoolExecutor(max_workers=args.jobs) as pool:
+        futures = [pool.submit(one_day, n, p, args.seed, args.interval) for n, p in days]
+        rows = [future.result() for future in futures]
     command = "make simulate" + (f" (seed {args.seed})" if args.seed != 7 else "")
     text = render(rows, args.interval * 60.0, command)
     print(text)
     if not args.no_write:
         write(args.out, text)
     return 0
+
+
+def one_day(workload: str, policy: str, seed: int, interval: int) -> Figures:
+    """One simulated day in its own process (moto and the sandbox are per process)."""
+    for name, value in QUIET.items():
+        os.environ.setdefault(name, value)
+    from sim.day import simulate
+    from sim.figures import figures
+    from sim.workloads import WORKLOADS
+
+    outcome = simulate(WORKLOADS[workload], policy, seed=seed, interval_minutes=interval)
+    print(
+        f"{workload} {policy}: {outcome.wall_seconds:.0f} s wall, {len(outcome.ticks)} runs",
+        file=sys.stderr,
+        flush=True,
+    )
+    return figures(outcome)
 
 
 if __name__ == "__main__":
