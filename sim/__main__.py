@@ -36,6 +36,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("docs/simulation.md"))
     parser.add_argument("--no-write", action="store_true")
     parser.add_argument("--jobs", type=int, default=1, help="days simulated side by side")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="an exporter setting (MAX_POLL_INTERVAL_MINUTES=180) or a planner constant "
+        "(planner.HOT_WEIGHT=20), to try; repeatable",
+    )
     args = parser.parse_args(argv)
     for name, value in QUIET.items():
         os.environ.setdefault(name, value)  # before the exporter's loggers exist
@@ -44,9 +52,11 @@ def main(argv: list[str] | None = None) -> int:
 
     days = [(n, p) for n in args.workloads.split(",") for p in args.policies.split(",")]
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
-        futures = [pool.submit(one_day, n, p, args.seed, args.interval) for n, p in days]
+        futures = [pool.submit(one_day, n, p, args.seed, args.interval, args.set) for n, p in days]
         rows = [future.result() for future in futures]
     command = "make simulate" + (f" (seed {args.seed})" if args.seed != 7 else "")
+    if args.set:
+        command = f"python -m sim --set {' --set '.join(args.set)}"
     text = render(rows, args.interval * 60.0, command)
     print(text)
     if not args.no_write:
@@ -54,15 +64,23 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def one_day(workload: str, policy: str, seed: int, interval: int) -> Figures:
+def one_day(workload: str, policy: str, seed: int, interval: int, overrides: list[str]) -> Figures:
     """One simulated day in its own process (moto and the sandbox are per process)."""
     for name, value in QUIET.items():
         os.environ.setdefault(name, value)
+    from leadlex_exporter import planner
     from sim.day import simulate
     from sim.figures import figures
     from sim.workloads import WORKLOADS
 
-    outcome = simulate(WORKLOADS[workload], policy, seed=seed, interval_minutes=interval)
+    env = {}
+    for item in overrides:
+        name, _, value = item.partition("=")
+        if name.startswith("planner."):
+            setattr(planner, name.removeprefix("planner."), float(value))  # this process only
+        else:
+            env[name] = value
+    outcome = simulate(WORKLOADS[workload], policy, seed=seed, interval_minutes=interval, env=env)
     print(
         f"{workload} {policy}: {outcome.wall_seconds:.0f} s wall, {len(outcome.ticks)} runs",
         file=sys.stderr,
