@@ -11,7 +11,7 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, cast
 
 import boto3
 import orjson
@@ -39,10 +39,11 @@ class CachedSession(boto3.session.Session):
         self._clients: dict[str, Any] = {}
         self._creating = threading.Lock()
 
-    def client(self, service_name: str, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+    def client(self, service_name: str, *args: Any, **kwargs: Any) -> Any:
         with self._creating:
             if service_name not in self._clients:
-                self._clients[service_name] = super().client(service_name, *args, **kwargs)
+                create: Any = super().client
+                self._clients[service_name] = create(service_name, *args, **kwargs)
             return self._clients[service_name]
 
 
@@ -125,7 +126,9 @@ def sim_stack(clock: VirtualClock, workspaces: list[dict[str, str]]) -> Iterator
             session, landings = CachedSession(), Landings(clock)
             # before any client exists: a client copies the session's handlers when made
             session.events.register("provide-client-params.s3.PutObject", landings.on_put)
-            queue_url = _create_resources(SimpleNamespace(client=session.client), workspaces)
+            queue_url = _create_resources(
+                cast(Any, SimpleNamespace(client=session.client)), workspaces
+            )
             yield SimStack(session, queue_url, landings)
     finally:
         for name, value in saved.items():

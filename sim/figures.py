@@ -9,7 +9,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
 
-from sim.day import Outcome
+from sim.day import Outcome, Tick
 
 HOUR = 3600.0
 
@@ -123,7 +123,7 @@ def _poll_gaps(outcome: Outcome) -> tuple[float, float]:
     return worst, worst_active
 
 
-def _window_ticks(outcome: Outcome) -> list:  # type: ignore[type-arg]
+def _window_ticks(outcome: Outcome) -> list[Tick]:
     start, end = outcome.start.timestamp(), outcome.end.timestamp()
     return [t for t in outcome.ticks if start <= t.scheduled < end]
 
@@ -132,7 +132,7 @@ def _due_unserved(outcome: Outcome) -> int:
     """Ticks where a key had a campaign due and the run made no call for it. Due: always for
     `greedy` (it polls everything every run); for `even`, when the previous run's earliest
     `next_due_at` falls before this tick plus half an interval (the planner's own slack)."""
-    count, next_due = 0, {}
+    count, next_due = 0, dict[str, float | None]()
     for tick in outcome.ticks:
         in_window = outcome.start.timestamp() <= tick.scheduled < outcome.end.timestamp()
         for result in tick.workspaces:
