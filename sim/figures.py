@@ -44,6 +44,7 @@ class Figures:
     hours_silent: int  # events arrived, nothing landed in S3
     hours_no_call: int  # events arrived, no API call
     calls: int  # admitted in the window, every key
+    list_calls: int  # of which campaign-list pages
     quota: int  # the keys' daily limits, for the window's length
     answers_429: int
     max_gap: float  # seconds, any campaign, between polls (the window's ends count)
@@ -87,6 +88,7 @@ def figures(outcome: Outcome) -> Figures:
         hours_silent=len(arrived - landed),
         hours_no_call=len(arrived - called),
         calls=sum(c.status != 429 for c in window),
+        list_calls=sum(c.status != 429 and c.campaign_id is None for c in window),
         quota=round(workload.daily_limit * workload.workspaces * (end - start) / 86_400),
         answers_429=sum(c.status == 429 for c in window),
         max_gap=gaps,

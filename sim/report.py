@@ -78,14 +78,14 @@ def targets(rows: list[Figures]) -> str:
 def details(rows: list[Figures]) -> str:
     lines = [
         "| Workload | Policy | Clicked+replied of active campaigns: p50 / p95 / max | "
-        "Of finished campaigns | Backfilling at 00:00 | Runs over their tick | "
-        "Keys left out by the deadline | Duplicates in S3 |",
-        "|---|---|---|---|---|---|---|---|",
+        "Of finished campaigns | Campaign-list calls | Backfilling at 00:00 | "
+        "Runs over their tick | Keys left out by the deadline | Duplicates in S3 |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         lines.append(
             f"| {r.title} | {r.policy} | {_spread(r.hot_active)} ({r.hot_active.count}) | "
-            f"{_spread(r.hot_finished)} ({r.hot_finished.count}) | "
+            f"{_spread(r.hot_finished)} ({r.hot_finished.count}) | {r.list_calls} | "
             f"{r.backfilling} | {r.overruns} | {r.keys_stopped} | "
             f"{r.duplicates} |"
         )
