@@ -49,6 +49,7 @@ class Figures:
     answers_429: int
     max_gap: float  # seconds, any campaign, between polls (the window's ends count)
     max_gap_active: float
+    max_gap_inside: float  # of the gaps that opened during the window (no carry-in)
     keys_due_unserved: int  # (tick, key) pairs: something due, no call made
     keys_stopped: int  # (tick, key) pairs the run's deadline left out
     overruns: int  # runs that ended after the next tick was due
@@ -72,7 +73,7 @@ def figures(outcome: Outcome) -> Figures:
     arrived = {_hour(a.visible_at.timestamp(), start) for a in measured}
     landed = {_hour(at, start) for at in outcome.landed.values() if start <= at < end}
     called = {_hour(c.at, start) for c in window if c.status != 429}
-    gaps, gaps_active = _poll_gaps(outcome)
+    gaps, gaps_active, gaps_inside = _poll_gaps(outcome)
     workload = outcome.workload
     return Figures(
         workload=workload.name,
@@ -93,6 +94,7 @@ def figures(outcome: Outcome) -> Figures:
         answers_429=sum(c.status == 429 for c in window),
         max_gap=gaps,
         max_gap_active=gaps_active,
+        max_gap_inside=gaps_inside,
         keys_due_unserved=_due_unserved(outcome),
         keys_stopped=sum(
             w["status"] == "stopped" for t in _window_ticks(outcome) for w in t.workspaces
@@ -103,26 +105,29 @@ def figures(outcome: Outcome) -> Figures:
     )
 
 
-def _poll_gaps(outcome: Outcome) -> tuple[float, float]:
-    """Longest time any campaign went unpolled in the window (a poll: the first page of a
-    window, answered), counting from its last poll before the window and up to its end."""
+def _poll_gaps(outcome: Outcome) -> tuple[float, float, float]:
+    """Longest time any campaign (any active one) went unpolled in the window (a poll: the
+    first page of a window, answered), counting from its last poll before the window and up
+    to its end; and the longest of the gaps that opened inside the window."""
     start, end = outcome.start.timestamp(), outcome.end.timestamp()
     polls: dict[str, list[float]] = defaultdict(list)
     for call in outcome.calls:
         if call.campaign_id is not None and call.page == 1 and call.status == 200:
             polls[call.campaign_id].append(call.at)
-    worst, worst_active = 0.0, 0.0
+    worst, worst_active, worst_inside = 0.0, 0.0, 0.0
     first = outcome.ticks[0].started if outcome.ticks else start
     for campaign_id, spec in outcome.scenario.specs.items():
         times = sorted(polls.get(campaign_id, []))
         before = [t for t in times if t <= start]
         points = [before[-1] if before else first] + [t for t in times if start < t < end]
         points.append(end)
-        gap = max(b - a for a, b in zip(points, points[1:], strict=False))
+        gaps = [(b - a, a) for a, b in zip(points, points[1:], strict=False)]
+        gap = max(g for g, _ in gaps)
         worst = max(worst, gap)
+        worst_inside = max([worst_inside] + [g for g, opened in gaps if opened >= start])
         if spec.active:
             worst_active = max(worst_active, gap)
-    return worst, worst_active
+    return worst, worst_active, worst_inside
 
 
 def _window_ticks(outcome: Outcome) -> list[Tick]:

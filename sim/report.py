@@ -64,7 +64,11 @@ def targets(rows: list[Figures]) -> str:
                 (f"{r.answers_429} answers 429 <= {MAX_429}", r.answers_429 <= MAX_429),
             ]
         elif r.workload == "pro":
-            checks = [(f"max gap between polls {_h(r.max_gap)} <= 6 h", r.max_gap <= MAX_INTERVAL)]
+            checks = [
+                (f"max gap between polls {_h(r.max_gap)} <= 6 h", r.max_gap <= MAX_INTERVAL),
+                (f"max gap opened during the day {_h(r.max_gap_inside)} <= 6 h",
+                 r.max_gap_inside <= MAX_INTERVAL),
+            ]  # fmt: skip
         elif r.workload == "agency":
             checks = [
                 (f"{r.keys_due_unserved} (tick, key) with something due and no call",
@@ -78,14 +82,16 @@ def targets(rows: list[Figures]) -> str:
 def details(rows: list[Figures]) -> str:
     lines = [
         "| Workload | Policy | Clicked+replied of active campaigns: p50 / p95 / max | "
-        "Of finished campaigns | Campaign-list calls | Backfilling at 00:00 | "
+        "Of finished campaigns | Campaign-list calls | Max gap opened during D | "
+        "Backfilling at 00:00 | "
         "Runs over their tick | Keys left out by the deadline | Duplicates in S3 |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         lines.append(
             f"| {r.title} | {r.policy} | {_spread(r.hot_active)} ({r.hot_active.count}) | "
             f"{_spread(r.hot_finished)} ({r.hot_finished.count}) | {r.list_calls} | "
+            f"{_h(r.max_gap_inside)} | "
             f"{r.backfilling} | {r.overruns} | {r.keys_stopped} | "
             f"{r.duplicates} |"
         )
