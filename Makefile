@@ -5,7 +5,7 @@ TOOLS := .venv-tools
 PY := $(VENV)/bin/python
 UV := $(VENV)/bin/uv
 
-.PHONY: venv tools lock test test-slow unit integration lint sam-check build demo bench clean
+.PHONY: venv tools lock test test-slow unit integration lint sam-check build demo bench simulate clean
 
 # The versions uv.lock pins; --inexact keeps uv itself, which pip put there.
 $(VENV)/.installed: pyproject.toml uv.lock
@@ -43,8 +43,8 @@ build: tools
 	$(SAM_BUILD)
 
 lint: venv
-	$(VENV)/bin/ruff check src sandbox tests scripts
-	$(VENV)/bin/ruff format --check src sandbox tests scripts
+	$(VENV)/bin/ruff check src sandbox tests scripts sim
+	$(VENV)/bin/ruff format --check src sandbox tests scripts sim
 	$(VENV)/bin/mypy
 
 sam-check: tools
@@ -83,6 +83,10 @@ bench: venv tools
 		UV=$(abspath $(UV)) PYTHON=$(abspath $(PY)) LAMBDA_PYTHON=$(HOST_PYTHON) \
 		LAMBDA_ARCH=$(HOST_ARCH)
 	BENCH_BUILD_DIR=.aws-sam/bench/ $(PY) -m bench
+
+# Whole UTC days on a virtual clock against the sandbox's quota model: docs/simulation.md.
+simulate: venv
+	$(PY) -m sim
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .aws-sam .pytest_cache .mypy_cache .ruff_cache

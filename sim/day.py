@@ -1,0 +1,113 @@
+"""One workload under one policy: the sandbox world, moto, and the exporter run once per tick
+of the schedule on the shared virtual clock, through the real `handler.run_export`."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from aws_lambda_powertools.utilities import parameters
+from leadlex_sandbox.world import World
+
+from sim.activity import Arrival
+from sim.aws import sim_stack
+from sim.clock import VirtualClock
+from sim.transport import Call, CallRecord, SandboxTransport, http_factory
+from sim.workloads import DAY, TAIL, Scenario, Workload, build
+
+DAY_D = datetime(2026, 11, 3, tzinfo=UTC)  # the measured day (a Tuesday)
+LAMBDA_TIMEOUT = timedelta(seconds=900)  # template.yaml's Timeout: each run's deadline
+
+
+@dataclass
+class Tick:
+    scheduled: float  # Unix seconds, virtual
+    started: float
+    ended: float
+    workspaces: list[dict[str, Any]]  # the run summary's, per workspace
+    stopped_early: str | None
+
+
+@dataclass
+class Outcome:
+    workload: Workload
+    policy: str
+    start: datetime  # of the measured window
+    end: datetime
+    interval: float  # seconds between ticks
+    scenario: Scenario
+    landed: dict[tuple[str, str], float] = field(default_factory=dict)
+    duplicates: int = 0
+    calls: list[Call] = field(default_factory=list)
+    ticks: list[Tick] = field(default_factory=list)
+    wall_seconds: float = 0.0
+
+    def measured(self) -> list[Arrival]:
+        """The events that became visible in the API during the measured window."""
+        return [a for a in self.scenario.live if self.start <= a.visible_at < self.end]
+
+
+def simulate(
+    workload: Workload,
+    policy: str,
+    *,
+    seed: int = 7,
+    day: datetime = DAY_D,
+    hours: float = 24,
+    warmup: timedelta = DAY,
+    interval_minutes: int = 15,
+    env: dict[str, str] | None = None,
+) -> Outcome:
+    """Ticks from `day - warmup` to the end of the measured window [day, day + hours), then on
+    until every event of the window has landed (at most TAIL more)."""
+    from leadlex_exporter.handler import run_export  # after the caller set the log level
+    from leadlex_exporter.settings import Settings
+
+    began = time.perf_counter()
+    clock = VirtualClock(day - warmup)
+    world = World(clock)
+    scenario = build(world, workload, seed, day)
+    end = day + timedelta(hours=hours)
+    outcome = Outcome(workload, policy, day, end, interval_minutes * 60.0, scenario)
+    waiting = {a.key for a in outcome.measured()}
+    record = CallRecord()
+    factory = http_factory(SandboxTransport(world, record))
+    with sim_stack(clock, scenario.secret) as stack:
+        settings = Settings.from_env(
+            {
+                **stack.env(),
+                "LEADLEX_API_URL": "https://sandbox.sim/functions/v1/api-gateway",
+                "RUN_INTERVAL_MINUTES": str(interval_minutes),
+                "POLL_PLANNING": policy,
+                **(env or {}),
+            }
+        )
+        secrets = parameters.SecretsProvider(boto3_client=stack.session.client("secretsmanager"))
+        scheduled = clock.now()
+        while scheduled < end + TAIL and (scheduled < end or waiting):
+            clock.move_to(scheduled)
+            started = clock.now()
+            summary = run_export(
+                settings, clock, started + LAMBDA_TIMEOUT, stack.session, factory, secrets
+            ).as_dict()
+            for at, key in stack.landings.take():
+                if key in outcome.landed:
+                    outcome.duplicates += 1
+                else:
+                    outcome.landed[key] = at
+                    waiting.discard(key)
+            outcome.ticks.append(
+                Tick(
+                    scheduled.timestamp(),
+                    started.timestamp(),
+                    clock.now().timestamp(),
+                    summary["workspaces"],
+                    summary["stopped_early"],
+                )
+            )
+            scheduled += timedelta(minutes=interval_minutes)
+    outcome.calls = record.calls
+    outcome.wall_seconds = time.perf_counter() - began
+    return outcome

@@ -1,0 +1,127 @@
+"""The table: measured figures per workload and policy, the uniform-polling bound, and the
+issue's targets, in markdown; `write` puts it between the markers of docs/simulation.md."""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+
+from sim.figures import HOUR, Figures, Spread
+from sim.workloads import WORKLOADS, Workload
+
+BEGIN, END = "<!-- simulate:begin -->", "<!-- simulate:end -->"
+RESERVE = 0.10  # QUOTA_RESERVE_PERCENT's default
+MAX_INTERVAL = 6 * HOUR  # MAX_POLL_INTERVAL_MINUTES's default
+HOT_P95, HOT_P50, MAX_429 = 3 * HOUR, 1 * HOUR, 3
+
+
+def uniform_interval(workload: Workload, run_interval: float) -> float:
+    """Round robin over a key's N campaigns with C = limit x (1 - reserve) calls a day:
+    one poll per campaign every T = N x 86,400 / C seconds, never more often than the
+    schedule runs. The campaign list is not counted."""
+    usable = workload.daily_limit * (1 - RESERVE)
+    return max(workload.campaigns * 86_400 / usable, run_interval)
+
+
+def table(rows: list[Figures], run_interval: float) -> str:
+    head = (
+        "| Workload | Policy | Events (clicked+replied) | All: p50 / p95 / max | "
+        "Clicked+replied: p50 / p95 / max | Hours silent (no call) | Calls / quota | 429 | "
+        "Max poll gap: any / active | Keys due, no call | Wall |\n"
+        "|---|---|---|---|---|---|---|---|---|---|---|\n"
+    )
+    lines = []
+    for name in dict.fromkeys(r.workload for r in rows):
+        group = [r for r in rows if r.workload == name]
+        for r in group:
+            lost = f", {r.not_landed} not landed" if r.not_landed else ""
+            lines.append(
+                f"| {r.title} | {r.policy} | {r.all.count} ({r.hot.count}){lost} | "
+                f"{_spread(r.all)} | {_spread(r.hot)} | {r.hours_silent} ({r.hours_no_call})"
+                f" of {r.hours} | {r.calls:,} / {r.quota:,} | {r.answers_429} | "
+                f"{_h(r.max_gap)} / {_h(r.max_gap_active)} | {r.keys_due_unserved} | "
+                f"{r.wall_seconds:.0f} s |"
+            )
+        bound = uniform_interval(WORKLOADS[name], run_interval)
+        spread = f"{_h(bound / 2)} / {_h(0.95 * bound)} / {_h(bound)}"
+        lines.append(
+            f"| {group[0].title} | uniform bound | | {spread} | {spread} | | | | "
+            f"{_h(bound)} / {_h(bound)} | | |"
+        )
+    return head + "\n".join(lines) + "\n"
+
+
+def targets(rows: list[Figures]) -> str:
+    out = []
+    for r in rows:
+        checks: list[tuple[str, bool]] = []
+        if r.workload == "starter":
+            checks = [
+                (f"clicked+replied p95 {_h(r.hot.p95)} <= 3 h", r.hot.p95 <= HOT_P95),
+                (f"clicked+replied median {_h(r.hot.p50)} <= 1 h", r.hot.p50 <= HOT_P50),
+                (f"{r.hours_silent} hours without exports while events arrive", not r.hours_silent),
+                (f"{r.answers_429} answers 429 <= {MAX_429}", r.answers_429 <= MAX_429),
+            ]
+        elif r.workload == "pro":
+            checks = [
+                (f"max gap between polls {_h(r.max_gap)} <= 6 h", r.max_gap <= MAX_INTERVAL),
+                (f"max gap opened during the day {_h(r.max_gap_inside)} <= 6 h",
+                 r.max_gap_inside <= MAX_INTERVAL),
+            ]  # fmt: skip
+        elif r.workload == "agency":
+            checks = [
+                (f"{r.keys_due_unserved} (tick, key) with something due and no call",
+                 not r.keys_due_unserved),
+            ]  # fmt: skip
+        for text, ok in checks:
+            out.append(f"- {r.title}, `{r.policy}`: {text}: **{'met' if ok else 'not met'}**")
+    return "\n".join(out) + "\n"
+
+
+def details(rows: list[Figures]) -> str:
+    lines = [
+        "| Workload | Policy | Clicked+replied of active campaigns: p50 / p95 / max | "
+        "Of finished campaigns | Campaign-list calls | Max gap opened during D | "
+        "Backfilling at 00:00 | "
+        "Runs over their tick | Keys left out by the deadline | Duplicates in S3 |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r.title} | {r.policy} | {_spread(r.hot_active)} ({r.hot_active.count}) | "
+            f"{_spread(r.hot_finished)} ({r.hot_finished.count}) | {r.list_calls} | "
+            f"{_h(r.max_gap_inside)} | "
+            f"{r.backfilling} | {r.overruns} | {r.keys_stopped} | "
+            f"{r.duplicates} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def render(rows: list[Figures], run_interval: float, command: str) -> str:
+    return (
+        f"Measured by `{command}`.\n\n{table(rows, run_interval)}\n"
+        f"Targets (issue 14):\n\n{targets(rows)}\n{details(rows)}"
+    )
+
+
+def write(path: Path, text: str) -> None:
+    """Replace what stands between the markers (the rest of the page is written by hand)."""
+    page = path.read_text(encoding="utf-8") if path.exists() else f"{BEGIN}\n{END}\n"
+    block = f"{BEGIN}\n{text}{END}"
+    pattern = re.compile(re.escape(BEGIN) + r".*?" + re.escape(END), re.DOTALL)
+    path.write_text(pattern.sub(lambda _: block, page), encoding="utf-8")
+
+
+def _spread(s: Spread) -> str:
+    if not s.count:
+        return "-"
+    return f"{_h(s.p50)} / {_h(s.p95)} / {_h(s.max)}"
+
+
+def _h(seconds: float) -> str:
+    if math.isnan(seconds):
+        return "-"
+    if seconds < HOUR:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / HOUR:.1f} h"

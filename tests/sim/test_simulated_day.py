@@ -1,0 +1,65 @@
+"""The simulation itself: the exporter on a virtual clock against the sandbox's quota model.
+A short Starter window here; whole days are `make simulate` (docs/simulation.md)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from sim.day import simulate
+from sim.figures import HOUR, Figures, figures
+from sim.workloads import WORKLOADS, Workload
+
+SMALL_STARTER = Workload("starter", "starter", workspaces=1, campaigns=6, active=2)
+
+
+def six_hours(policy: str) -> Figures:
+    return figures(simulate(SMALL_STARTER, policy, hours=6, warmup=timedelta(hours=6)))
+
+
+@pytest.fixture(scope="module")
+def even() -> Figures:
+    return six_hours("even")
+
+
+@pytest.fixture(scope="module")
+def greedy() -> Figures:
+    return six_hours("greedy")
+
+
+def test_a_starter_morning_on_the_planner_is_fresh_exactly_once_and_within_the_quota(even):
+    # Given a Starter key, 6 campaigns (2 sending all day), after 6 hours of warm-up
+    # When the exporter runs every 15 virtual minutes from 00:00 to 06:00 UTC
+    day = even
+
+    # Then every event that showed up landed in S3 once, none waited past the longest interval
+    assert day.all.count >= 10
+    assert day.hot.count > 0
+    assert day.not_landed == 0
+    assert day.duplicates == 0
+    assert day.all.max <= 6 * HOUR + 15 * 60
+    assert day.hot.p50 <= 2 * HOUR
+    # And the quota was spread: a call every hour, a quarter of the day's budget at most
+    assert day.hours_no_call == 0
+    assert day.hours_silent == 0
+    assert 6 <= day.calls <= 0.25 * 90 + 5
+    assert day.answers_429 == 0
+    assert day.keys_stopped == 0
+    assert day.overruns == 0
+
+
+def test_polling_everything_spends_the_day_at_its_start_and_goes_stale(even, greedy):
+    assert greedy.calls > 2 * even.calls, "greedy should spend far faster"
+    assert greedy.hot.p50 > even.hot.p50
+
+
+@pytest.mark.slow
+def test_a_whole_starter_day_keeps_its_reserve_and_exports_every_hour():
+    day = figures(simulate(WORKLOADS["starter"], "even"))
+
+    assert day.not_landed == 0
+    assert day.duplicates == 0
+    assert day.hours_silent == 0
+    assert day.calls <= 90
+    assert day.answers_429 <= 3
