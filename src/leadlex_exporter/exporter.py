@@ -295,8 +295,15 @@ class Exporter:
             for p in plan.campaigns.values()
         ]
         result.max_lag_seconds = max(lags) if lags else None
-        dues = [p.due_at for p in plan.campaigns.values() if p.due_at is not None]
-        result.next_due_at = min(dues) if dues else None
+        # by this run's intervals (the planner recomputes them every run, so the ones a poll
+        # stored are out of date)
+        intervals = choice.intervals if choice else {}
+        dues = [
+            self.planner.due_at(p, intervals[c]) if c in intervals else p.due_at
+            for c, p in plan.campaigns.items()
+        ]
+        known = [d for d in dues if d is not None]
+        result.next_due_at = min(known) if known else None
         result.polled_campaigns = len(choice.poll) if choice else 0
 
     def _phase(

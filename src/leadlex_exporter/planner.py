@@ -25,6 +25,9 @@ the tail: every campaign is polled at least every `max_poll_interval`.
 - The campaign list costs calls too: it is refreshed like a campaign that gets LIST_SHARE of
   the budget, within the same bounds (at every run when the budget covers everything, at least
   every `max_poll_interval` otherwise): a new campaign is found within that interval.
+- The bound. Quiet campaigns are planned BOUND_SLACK_RUNS runs inside `max_poll_interval`, and a
+  campaign past that goes before every other due one, so the bound holds when many come due at
+  once.
 """
 
 from __future__ import annotations
@@ -39,7 +42,8 @@ from typing import Any
 ACTIVITY_HALF_LIFE = 6 * 3600.0  # seconds
 HOT_WEIGHT = 10.0  # a notified event (clicked, replied) against any other
 IDLE_RATE = 1.0 / 86_400  # weighted events a second assumed for a campaign that shows none
-LIST_SHARE = 0.1  # of the poll budget, at most, for refreshing the campaign list
+LIST_SHARE = 0.02  # of the poll budget, at most, for refreshing the campaign list
+BOUND_SLACK_RUNS = 2  # runs inside the maximum interval that quiet campaigns are planned at
 BURST_RUNS = 2.0  # a run polls at most this many runs' worth of the budget
 ASSUMED_DAILY_LIMIT = 100  # until the API has told the plan (the smallest, Starter)
 _LN2 = math.log(2)
@@ -195,7 +199,9 @@ class PollPlanner:
         the workspace is exported from the list, not from a configured set)."""
         if self.greedy:
             return Choice(list(campaign_ids), [], listing, {}, self.interval)
-        lo, hi = 1.0 / self.max_interval, 1.0 / self.interval
+        # Planned a little inside the maximum interval: a backlog of campaigns due at once
+        # drains over a few runs, and the bound must still hold for the last of them.
+        lo, hi = 1.0 / self.bound, 1.0 / self.interval
         list_cost = plan.list_pages if listing else 0
         if budget.covers_all:
             list_rate = hi if listing else 0.0
@@ -219,7 +225,13 @@ class PollPlanner:
             due = list(campaign_ids)
         else:
             due = [c for c in campaign_ids if self._due(known.get(c), intervals[c], now)]
-        due.sort(key=lambda c: (-self._overdue(known.get(c), intervals[c], now), _tie(c)))
+        due.sort(
+            key=lambda c: (
+                not self._urgent(known.get(c), now),
+                -self._overdue(known.get(c), intervals[c], now),
+                _tie(c),
+            )
+        )
         # A campaign never polled yet is not held back by the burst cap, only by the quota: a
         # first poll cannot be spread, and a new campaign should not wait runs for its start.
         new = [c for c in due if known.get(c) is None or known[c].polled_at is None]
@@ -268,6 +280,25 @@ class PollPlanner:
         if campaign is None or campaign.polled_at is None:
             return True
         return now >= campaign.polled_at + interval - self.interval / 2
+
+    @property
+    def bound(self) -> float:
+        """The interval the maximum is planned at: BOUND_SLACK_RUNS runs inside it."""
+        return max(self.interval, self.max_interval - BOUND_SLACK_RUNS * self.interval)
+
+    def _urgent(self, campaign: CampaignPlan | None, now: float) -> bool:
+        """Past the planned bound: it goes before any campaign that is merely overdue."""
+        return (
+            campaign is not None
+            and campaign.polled_at is not None
+            and now - campaign.polled_at >= self.bound - self.interval / 2
+        )
+
+    def due_at(self, campaign: CampaignPlan, interval: float) -> float | None:
+        """When a campaign is next due, by this run's interval for it."""
+        if campaign.polled_at is None:
+            return None
+        return campaign.polled_at + interval - self.interval / 2
 
     def _overdue(self, campaign: CampaignPlan | None, interval: float, now: float) -> float:
         """Time since the last poll over the campaign's interval; a new campaign counts as
