@@ -5,7 +5,6 @@ import json
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
 import boto3
@@ -18,6 +17,8 @@ BUCKET = "leadlex-export-test"
 TABLE = "leadlex-checkpoints-test"
 SECRET = "leadlex/api-keys-test"
 QUEUE = "leadlex-notify-test"
+WORK_QUEUE = "leadlex-work-test"
+WORK_MAX_RECEIVES = 3  # as the template's WorkQueue
 
 
 @pytest.fixture(autouse=True)
@@ -43,6 +44,8 @@ class Stack:
 
     session: boto3.session.Session
     queue_url: str
+    work_queue_url: str = ""
+    work_dlq_url: str = ""
 
     def env(self, **overrides: str) -> dict[str, str]:
         env = {
@@ -50,6 +53,7 @@ class Stack:
             "NOTIFY_QUEUE_URL": self.queue_url,
             "CHECKPOINT_TABLE": TABLE,
             "API_KEYS_SECRET_ID": SECRET,
+            "WORK_QUEUE_URL": self.work_queue_url,
             "SECRET_MAX_AGE_SECONDS": "0",
             "STOP_MARGIN_SECONDS": "5",
             "MAX_CALLS_PER_MINUTE": "100000",
@@ -105,8 +109,19 @@ def create_stack(session: boto3.session.Session) -> Stack:
         BillingMode="PAY_PER_REQUEST",
     )
     session.client("secretsmanager").create_secret(Name=SECRET, SecretString='{"workspaces": []}')
-    queue_url = session.client("sqs").create_queue(QueueName=QUEUE)["QueueUrl"]
-    return Stack(session=session, queue_url=queue_url)
+    sqs = session.client("sqs")
+    queue_url = sqs.create_queue(QueueName=QUEUE)["QueueUrl"]
+    work_dlq_url = sqs.create_queue(QueueName=WORK_QUEUE + "-dlq")["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=work_dlq_url, AttributeNames=["QueueArn"])
+    redrive = {
+        "deadLetterTargetArn": dlq_arn["Attributes"]["QueueArn"],
+        "maxReceiveCount": str(WORK_MAX_RECEIVES),
+    }
+    work_queue_url = sqs.create_queue(
+        QueueName=WORK_QUEUE,
+        Attributes={"VisibilityTimeout": "5400", "RedrivePolicy": json.dumps(redrive)},
+    )["QueueUrl"]
+    return Stack(session, queue_url, work_queue_url, work_dlq_url)
 
 
 @pytest.fixture
@@ -136,18 +151,21 @@ def api(clock: FakeClock) -> FakeLeadLex:
 def run_exporter(
     stack: Stack, clock: FakeClock, api: FakeLeadLex | None = None, seconds: float = 900, **env: str
 ) -> dict[str, Any]:
-    """One invocation as Lambda would run it, with the fake API when given."""
+    """One schedule tick as Lambda would run it: the dispatcher, then a worker invocation per
+    work item from the work queue, each with `seconds` to live; with the fake API when given."""
     from contextlib import nullcontext
 
-    from leadlex_exporter.handler import run_export
     from leadlex_exporter.settings import Settings
+    from leadlex_exporter.worker import KeyExport
+    from scripts.event_source import local_tick
 
     settings = Settings.from_env(stack.env(**env))
     factory = (lambda key: nullcontext(api.client(key))) if api else None
-    summary = run_export(
-        settings, clock, clock.now() + timedelta(seconds=seconds), stack.session, factory
-    )
-    return summary.as_dict()
+    export = KeyExport(settings, clock, stack.session, factory)
+    # The dispatcher and the event source are other processes on AWS: their calls are not the
+    # worker's, so they do not go through the hooks tests put on stack.session.
+    platform = boto3.session.Session(region_name=REGION)
+    return local_tick(settings, clock, platform, export, seconds)
 
 
 os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")

@@ -31,6 +31,7 @@ class Settings:
     http_timeout_seconds: float = 20.0
     secret_max_age_seconds: int = 300
     run_interval_minutes: int = 15  # the schedule's rate: the planner spreads the quota over it
+    work_queue_url: str = ""  # the dispatcher's work queue (the worker does not need it)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -53,6 +54,7 @@ class Settings:
         }
         for var, (field, default) in text.items():
             values[field] = (env.get(var) or default).strip().strip("/") or default
+        values["work_queue_url"] = env.get("WORK_QUEUE_URL", "").strip()
         values["api_url"] = str(values["api_url"]).rstrip("/")
         if not str(values["api_url"]).startswith(("https://", "http://")):
             problems.append("LEADLEX_API_URL must start with https:// or http://")

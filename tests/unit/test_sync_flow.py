@@ -73,12 +73,12 @@ def test_idle_run_costs_one_call_per_campaign(stack, api, clock):
     result = run_exporter(stack, clock, api)
 
     assert result["status"] == "ok"
-    # Per campaign: take the lease; then one transaction commits both windows and releases
-    # both leases.
-    assert writes.count("before-call.dynamodb.UpdateItem") == 2
+    # The key's lease, taken and let go (two writes); per campaign: take the lease; then one
+    # transaction commits both windows and releases both leases.
+    assert writes.count("before-call.dynamodb.UpdateItem") == 2 + 2
     assert writes.count("before-call.dynamodb.TransactWriteItems") == 1
     assert writes.count("before-call.dynamodb.PutItem") == 1  # the key's quota memory
-    assert len(writes) == 5  # with the quota's GetItem
+    assert len(writes) == 7  # with the quota's GetItem
     assert not [i for i in stack.items() if "lease_owner" in i]
     assert event_calls(api) == 2
     assert len(api.calls) == 2
