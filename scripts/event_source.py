@@ -29,7 +29,9 @@ class LambdaContext:
 
     def __init__(self, seconds: float = 900, function_name: str = "leadlex-exporter-worker"):
         self.function_name = function_name
-        self.invoked_function_arn = f"arn:aws:lambda:us-east-1:123456789012:function:{function_name}"
+        self.invoked_function_arn = (
+            f"arn:aws:lambda:us-east-1:123456789012:function:{function_name}"
+        )
         self.deadline = time.monotonic() + seconds
 
     def get_remaining_time_in_millis(self) -> int:
@@ -117,15 +119,20 @@ class Recorder:
     def __init__(self, export: Callable[[WorkItem, Any], RunSummary | None]):
         self.export = export
         self.summaries: list[RunSummary] = []
+        self.skipped = 0  # items done without a run: the key was busy or left the secret
 
     def __call__(self, work: WorkItem, time_left: Any) -> RunSummary | None:
         summary = self.export(work, time_left)
-        if summary is not None:
+        if summary is None:
+            self.skipped += 1
+        else:
             self.summaries.append(summary)
         return summary
 
 
-def tick_result(dispatched: dict[str, Any], summaries: list[RunSummary]) -> dict[str, Any]:
+def tick_result(
+    dispatched: dict[str, Any], summaries: list[RunSummary], skipped: int = 0
+) -> dict[str, Any]:
     """One tick as a whole: the dispatcher's result and every worker's summary, workspaces in
     the secret's order (a key's workspaces stay together)."""
     runs = [s.as_dict() for s in summaries]
@@ -140,6 +147,7 @@ def tick_result(dispatched: dict[str, Any], summaries: list[RunSummary]) -> dict
         "run_ids": [run["run_id"] for run in runs],
         "stopped_early": "time" if "time" in stopped else (stopped[0] if stopped else None),
         "invalid_entries": dispatched["invalid_entries"],
+        "work_items_skipped": skipped,
         "workspaces": workspaces,
     }
 
@@ -154,10 +162,10 @@ def local_tick(
     from leadlex_exporter.worker import process_batch
 
     dispatched = dispatch(settings, clock, session)
-    recorder = Recorder(export)
+    recorder = export if isinstance(export, Recorder) else Recorder(export)
     source = EventSource(session.client("sqs"), settings.work_queue_url)
     source.drain(
         lambda event, context: process_batch(event, context, recorder),
         lambda: LambdaContext(seconds),
     )
-    return tick_result(dispatched, recorder.summaries)
+    return tick_result(dispatched, recorder.summaries, recorder.skipped)

@@ -136,13 +136,26 @@ def invoke(
     seconds: float = 900,
     **env: str,
 ) -> dict[str, Any]:
-    """The handler exactly as Lambda calls it: environment, scheduled event, context."""
-    from leadlex_exporter.handler import lambda_handler
+    """A tick exactly as Lambda runs it: the dispatcher's handler with the scheduled event,
+    then the work queue drained into the worker's batch processing, a context of `seconds`
+    per worker invocation. The result: the dispatcher's and every worker run's summary."""
+    from leadlex_exporter.clock import SystemClock
+    from leadlex_exporter.dispatcher import lambda_handler
+    from leadlex_exporter.settings import Settings
+    from leadlex_exporter.worker import KeyExport, process_batch
+    from scripts.event_source import EventSource, LambdaContext, Recorder, tick_result
 
     for name, value in stack.env(LEADLEX_API_URL=sandbox.url, **env).items():
         monkeypatch.setenv(name, value)
-    result: dict[str, Any] = lambda_handler(scheduled_event(), FakeContext(seconds))
-    return result
+    dispatched = lambda_handler(scheduled_event(), FakeContext(60))
+    settings = Settings.from_env(os.environ)
+    session = boto3.session.Session()
+    recorder = Recorder(KeyExport(settings, SystemClock(), session))
+    EventSource(session.client("sqs"), stack.work_queue_url).drain(
+        lambda event, context: process_batch(event, context, recorder),
+        lambda: LambdaContext(seconds),
+    )
+    return tick_result(dispatched, recorder.summaries, recorder.skipped)
 
 
 def run_process(

@@ -356,7 +356,8 @@ def test_work_queue_outlasts_the_worker_and_redrives_to_an_alarmed_dead_letter_q
     assert queue["VisibilityTimeout"] >= 6 * worker["Timeout"]
     assert queue["MessageRetentionPeriod"] > redrive["maxReceiveCount"] * queue["VisibilityTimeout"]
     assert 1 < redrive["maxReceiveCount"] <= 5
-    assert queue["KmsMasterKeyId"] and resources[dlq_name]["Properties"]["KmsMasterKeyId"]
+    assert queue["KmsMasterKeyId"]
+    assert resources[dlq_name]["Properties"]["KmsMasterKeyId"]
     assert dlq_name in alarmed
 
 

@@ -97,7 +97,8 @@ def test_dispatcher_puts_one_item_per_key_and_never_the_key(stack, api, clock):
     assert {b["fingerprint"] for b in bodies if "acme" in b["workspaces"]} == {fingerprint_a}
     text = json.dumps(bodies) + json.dumps(result)
     for key in (KEY_A, KEY_B):
-        assert key not in text and key[4:20] not in text
+        assert key not in text
+        assert key[4:20] not in text
     assert result["status"] == "partial_failure"
     (invalid,) = result["invalid_entries"]
     assert invalid["entry"] == "workspaces[3]"
@@ -190,13 +191,15 @@ def test_a_second_worker_does_not_export_a_key_while_the_first_does(stack, api, 
     api.before_request.append(meanwhile)
     first.poll(worker(outer), LambdaContext(900))
 
-    assert len(outer.summaries) == 1 and outer.summaries[0].ok
+    assert len(outer.summaries) == 1
+    assert outer.summaries[0].ok
     assert inner.summaries == []  # the second found the key busy
     assert seen[1] == seen[0], "the second worker called the API"
     assert second.responses == [{"batchItemFailures": []}]
     assert queue_depth(stack, stack.work_queue_url) == (0, 0)
-    assert not [i for i in stack.items() if i["pk"]["S"].startswith("keylease#") and
-                "lease_owner" in i], "the key's lease was not let go"
+    assert not [
+        i for i in stack.items() if i["pk"]["S"].startswith("keylease#") and "lease_owner" in i
+    ], "the key's lease was not let go"
 
 
 def test_a_failing_item_returns_to_the_queue_and_the_others_complete(stack, api, clock):
