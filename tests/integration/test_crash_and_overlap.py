@@ -32,9 +32,9 @@ def assert_exactly_once(stack, sandbox, start: datetime) -> None:
         assert not missing, f"{len(missing)} events of {campaign} lost"
 
 
-# A clean tick makes 33 AWS calls in the runner (measured): the dispatcher's, the event
-# source's and the worker's (with its key lease taken and let go).
-@pytest.mark.parametrize("kill_at", [2, 5, 8, 11, 14, 17, 20, 23, 26, 29, 32])
+# A clean tick makes 31 to 33 AWS calls in the runner (measured; commit timing varies it):
+# the dispatcher's, the event source's and the worker's (with its key lease taken and let go).
+@pytest.mark.parametrize("kill_at", [2, 5, 8, 11, 14, 17, 20, 23, 26, 29])
 def test_sigkill_before_an_aws_call_then_a_later_run_finishes_the_work(aws_env, sandbox, kill_at):
     stack = create_stack(boto3.session.Session(region_name=REGION))
     start = seed(sandbox)
