@@ -2,7 +2,7 @@
 
 Environment: BENCH_SCALE (1.0; 0.1 for a quick run), BENCH_TIME_LIMIT (seconds for the whole
 run, 1500), BENCH_DLT_PYTHON (.venv-bench/bin/python; dlt is skipped when it is missing),
-BENCH_BUILD_DIR (the `sam build` output of the exporter, else .aws-sam/build/ExporterFunction),
+BENCH_BUILD_DIR (the `sam build` output of the exporter, else .aws-sam/build/WorkerFunction),
 BENCH_RUNTIME_DIR (boto3 standing in for the Lambda runtime's, .venv-bench/lambda-runtime),
 BENCH_JSON (write every measurement there too), BENCH_AWS_LATENCY_MS (see bench.moto_server),
 BENCH_ONLY (a subset of the steps, e.g. `a:ours-s3,b:dlt`; for profiling with BENCH_PROFILE),
@@ -179,7 +179,7 @@ def exporter_python() -> list[str]:
 
 
 def build_dirs() -> tuple[Path, Path]:
-    build = Path(os.environ.get("BENCH_BUILD_DIR", ROOT / ".aws-sam/build/ExporterFunction"))
+    build = Path(os.environ.get("BENCH_BUILD_DIR", ROOT / ".aws-sam/build/WorkerFunction"))
     runtime = Path(os.environ.get("BENCH_RUNTIME_DIR", ROOT / ".venv-bench/lambda-runtime"))
     return build, runtime
 

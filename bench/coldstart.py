@@ -18,7 +18,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-MODULE = "leadlex_exporter.handler"
+MODULE = "leadlex_exporter.worker"
 SAMPLES = 9
 _PROBE = (
     "import sys, time; sys.path[:0] = sys.argv[1:]; t = time.perf_counter(); "

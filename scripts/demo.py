@@ -1,9 +1,12 @@
 """`make demo`: the exporter end to end on the local stack, and what landed where.
 
-Starts a moto server and the LeadLex sandbox (seeded, realistic data), invokes the handler the
-way Lambda does (events/scheduled-tick.json and a context with 15 minutes), runs it a second time
-to show the idle cost, prints S3 partitions, SQS messages, checkpoints and a DuckDB query over
-the exported files, then stops everything it started.
+Starts a moto server and the LeadLex sandbox (seeded, realistic data) and runs a schedule tick
+the way Lambda does: the dispatcher's handler gets events/scheduled-tick.json and puts one work
+item per API key on the work queue; a local event source mapping (scripts/event_source.py)
+hands the items to the worker as SQS batch events, one key per invocation with 15 minutes each,
+and deletes what the partial batch response does not name. A second tick shows the idle cost.
+Then it prints S3 partitions, SQS messages, checkpoints and a DuckDB query over the exported
+files, and stops everything it started.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from typing import Any
 import duckdb
 import httpx
 
+from scripts.event_source import EventSource, LambdaContext, Recorder, tick_result
 from scripts.local_stack import BUCKET, TABLE, LocalStack, local_stack
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -41,26 +45,29 @@ WORKSPACES = [
 ]
 
 
-class Context:
-    function_name = "leadlex-exporter-demo"
-    memory_limit_in_mb = 512
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:leadlex-exporter-demo"
-    aws_request_id = "demo-0000"
-
-    def __init__(self, seconds: float = 900):
-        self.deadline = time.monotonic() + seconds
-
-    def get_remaining_time_in_millis(self) -> int:
-        return int((self.deadline - time.monotonic()) * 1000)
-
-
 def invoke(stack: LocalStack) -> dict[str, Any]:
+    """One tick: the dispatcher's Lambda handler, then the work queue into the worker."""
     os.environ.update(stack.env(POWERTOOLS_LOG_LEVEL="WARNING", POWERTOOLS_METRICS_DISABLED="true"))
-    from leadlex_exporter.handler import lambda_handler
+    from leadlex_exporter.clock import SystemClock
+    from leadlex_exporter.dispatcher import lambda_handler
+    from leadlex_exporter.runtime import new_session
+    from leadlex_exporter.settings import Settings
+    from leadlex_exporter.worker import KeyExport, process_batch
 
     event = json.loads((ROOT / "events" / "scheduled-tick.json").read_text())
-    result: dict[str, Any] = lambda_handler(event, Context())
-    return result
+    dispatched: dict[str, Any] = lambda_handler(event, LambdaContext(60, "leadlex-dispatcher"))
+    print(f"\n-- dispatcher: {len(dispatched['work_items'])} work item(s) on the work queue:")
+    for item in dispatched["work_items"]:
+        print(f"   key {item['fingerprint']} -> workspaces {item['workspaces']}")
+    session = new_session()
+    recorder = Recorder(KeyExport(Settings.from_env(os.environ), SystemClock(), session))
+    source = EventSource(stack.client("sqs"), stack.work_queue_url)
+    source.drain(lambda e, c: process_batch(e, c, recorder), lambda: LambdaContext(900))
+    print(
+        f"-- worker: {len(source.responses)} invocation(s) from the work queue, batch"
+        f" responses {source.responses}"
+    )
+    return tick_result(dispatched, recorder.summaries, recorder.skipped)
 
 
 def api_calls(stack: LocalStack) -> int:

@@ -21,10 +21,11 @@ from typing import Any
 import boto3
 import httpx
 
-BUCKET, TABLE, QUEUE, SECRET = (
+BUCKET, TABLE, QUEUE, WORK_QUEUE, SECRET = (
     "leadlex-export",
     "leadlex-checkpoints",
     "leadlex-notify",
+    "leadlex-work",
     "leadlex/api-keys",
 )
 
@@ -35,6 +36,7 @@ class LocalStack:
     api_url: str
     admin_url: str
     queue_url: str
+    work_queue_url: str = ""
 
     def env(self, **overrides: str) -> dict[str, str]:
         env = {
@@ -45,6 +47,7 @@ class LocalStack:
             "EXPORT_BUCKET": BUCKET,
             "CHECKPOINT_TABLE": TABLE,
             "NOTIFY_QUEUE_URL": self.queue_url,
+            "WORK_QUEUE_URL": self.work_queue_url,
             "API_KEYS_SECRET_ID": SECRET,
             "LEADLEX_API_URL": self.api_url,
             "POWERTOOLS_SERVICE_NAME": "leadlex-exporter",
@@ -110,7 +113,7 @@ def local_stack(
         moto_url = f"http://127.0.0.1:{port}"
         _wait(moto_url + "/moto-api/")
         stack = LocalStack(moto_url, api_url, api_url.split("/functions/")[0] + "/_admin", "")
-        stack.queue_url = _create_resources(stack, workspaces)
+        stack.queue_url, stack.work_queue_url = _create_resources(stack, workspaces)
         yield stack
     finally:
         for process in (sandbox, moto):
@@ -130,7 +133,9 @@ def _wait(url: str) -> None:
     raise RuntimeError(f"{url} did not answer")
 
 
-def _create_resources(stack: LocalStack, workspaces: list[dict[str, Any]]) -> str:
+def _create_resources(stack: LocalStack, workspaces: list[dict[str, Any]]) -> tuple[str, str]:
+    """The bucket, table and secret; the notify and work queues (URLs back), each with its
+    dead-letter queue, as template.yaml makes them."""
     stack.client("s3").create_bucket(Bucket=BUCKET)
     stack.client("dynamodb").create_table(
         TableName=TABLE,
@@ -140,13 +145,20 @@ def _create_resources(stack: LocalStack, workspaces: list[dict[str, Any]]) -> st
     )
     document = {"workspaces": [{"name": w["name"], "api_key": w["api_key"]} for w in workspaces]}
     stack.client("secretsmanager").create_secret(Name=SECRET, SecretString=json.dumps(document))
-    dlq = stack.client("sqs").create_queue(QueueName=QUEUE + "-dlq")["QueueUrl"]
-    dlq_arn = stack.client("sqs").get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])[
-        "Attributes"
-    ]["QueueArn"]
-    redrive = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "5"})
-    return str(
-        stack.client("sqs").create_queue(QueueName=QUEUE, Attributes={"RedrivePolicy": redrive})[
-            "QueueUrl"
-        ]
+    return (
+        _queue_with_dlq(stack, QUEUE, max_receives=5, visibility_seconds=720),
+        _queue_with_dlq(stack, WORK_QUEUE, max_receives=3, visibility_seconds=5400),
     )
+
+
+def _queue_with_dlq(
+    stack: LocalStack, name: str, max_receives: int, visibility_seconds: int
+) -> str:
+    sqs = stack.client("sqs")
+    dlq = sqs.create_queue(QueueName=name + "-dlq")["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    redrive = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(max_receives)})
+    attributes = {"RedrivePolicy": redrive, "VisibilityTimeout": str(visibility_seconds)}
+    return str(sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"])

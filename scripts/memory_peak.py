@@ -14,7 +14,6 @@ import os
 import resource
 import subprocess
 import sys
-from datetime import timedelta
 
 from scripts.local_stack import local_stack
 
@@ -36,24 +35,22 @@ def child() -> None:
     import boto3
 
     from leadlex_exporter.clock import SystemClock
-    from leadlex_exporter.handler import run_export
     from leadlex_exporter.settings import Settings
+    from leadlex_exporter.worker import KeyExport
+    from scripts.event_source import local_tick
 
     clock = SystemClock()
-    summary = run_export(
-        Settings.from_env(os.environ),
-        clock,
-        clock.now() + timedelta(hours=2),
-        boto3.session.Session(),
-    )
+    settings = Settings.from_env(os.environ)
+    session = boto3.session.Session()
+    result = local_tick(settings, clock, session, KeyExport(settings, clock, session), 7200)
     peak_mb = peak_rss_kb() / 1024
-    exported = sum(w["events_exported"] for w in summary.as_dict()["workspaces"])
+    exported = sum(w["events_exported"] for w in result["workspaces"])
     print(
         json.dumps(
             {
                 "peak_rss_mb": round(peak_mb, 1),
                 "exported": exported,
-                "status": summary.as_dict()["status"],
+                "status": result["status"],
             }
         ),
         flush=True,

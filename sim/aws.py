@@ -77,12 +77,14 @@ class Landings:
 class SimStack:
     session: CachedSession
     queue_url: str
+    work_queue_url: str
     landings: Landings
 
     def env(self) -> dict[str, str]:
         return {
             "EXPORT_BUCKET": BUCKET,
             "NOTIFY_QUEUE_URL": self.queue_url,
+            "WORK_QUEUE_URL": self.work_queue_url,
             "CHECKPOINT_TABLE": TABLE,
             "API_KEYS_SECRET_ID": SECRET,
             "SECRET_MAX_AGE_SECONDS": "86400",
@@ -126,10 +128,10 @@ def sim_stack(clock: VirtualClock, workspaces: list[dict[str, str]]) -> Iterator
             session, landings = CachedSession(), Landings(clock)
             # before any client exists: a client copies the session's handlers when made
             session.events.register("provide-client-params.s3.PutObject", landings.on_put)
-            queue_url = _create_resources(
+            queue_url, work_queue_url = _create_resources(
                 cast(Any, SimpleNamespace(client=session.client)), workspaces
             )
-            yield SimStack(session, queue_url, landings)
+            yield SimStack(session, queue_url, work_queue_url, landings)
     finally:
         for name, value in saved.items():
             if value is None:

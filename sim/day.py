@@ -1,5 +1,6 @@
 """One workload under one policy: the sandbox world, moto, and the exporter run once per tick
-of the schedule on the shared virtual clock, through the real `handler.run_export`."""
+of the schedule on the shared virtual clock, through the real tick: the dispatcher, the work
+queue's event source and the worker (scripts.event_source.local_tick)."""
 
 from __future__ import annotations
 
@@ -62,8 +63,9 @@ def simulate(
 ) -> Outcome:
     """Ticks from `day - warmup` to the end of the measured window [day, day + hours), then on
     until every event of the window has landed (at most TAIL more)."""
-    from leadlex_exporter.handler import run_export  # after the caller set the log level
-    from leadlex_exporter.settings import Settings
+    from leadlex_exporter.settings import Settings  # after the caller set the log level
+    from leadlex_exporter.worker import KeyExport
+    from scripts.event_source import local_tick
 
     began = time.perf_counter()
     clock = VirtualClock(day - warmup)
@@ -89,9 +91,10 @@ def simulate(
         while scheduled < end + TAIL and (scheduled < end or waiting):
             clock.move_to(scheduled)
             started = clock.now()
-            summary = run_export(
-                settings, clock, started + LAMBDA_TIMEOUT, stack.session, factory, secrets
-            ).as_dict()
+            export = KeyExport(settings, clock, stack.session, factory, secrets)
+            summary = local_tick(
+                settings, clock, stack.session, export, LAMBDA_TIMEOUT.total_seconds()
+            )
             for at, key in stack.landings.take():
                 if key in outcome.landed:
                     outcome.duplicates += 1

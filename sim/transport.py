@@ -76,7 +76,7 @@ HttpFactory = Callable[[str], AbstractContextManager[httpx.Client]]
 
 
 def http_factory(transport: SandboxTransport) -> HttpFactory:
-    """What `run_export` takes: one httpx.Client per key, over the in-process transport."""
+    """What the worker takes: one httpx.Client per key, over the in-process transport."""
 
     def build(api_key: str) -> httpx.Client:
         return httpx.Client(

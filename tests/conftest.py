@@ -5,7 +5,6 @@ import json
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
 import boto3
@@ -19,6 +18,8 @@ BUCKET = "leadlex-export-test"
 TABLE = "leadlex-checkpoints-test"
 SECRET = "leadlex/api-keys-test"
 QUEUE = "leadlex-notify-test"
+WORK_QUEUE = "leadlex-work-test"
+WORK_MAX_RECEIVES = 3  # as the template's WorkQueue
 
 
 @pytest.fixture(autouse=True)
@@ -45,6 +46,8 @@ class Stack:
     session: boto3.session.Session
     queue_url: str
     policy: PolicyCheck | None = None  # what the exporter called that its IAM policy denies
+    work_queue_url: str = ""
+    work_dlq_url: str = ""
 
     def env(self, **overrides: str) -> dict[str, str]:
         env = {
@@ -52,6 +55,7 @@ class Stack:
             "NOTIFY_QUEUE_URL": self.queue_url,
             "CHECKPOINT_TABLE": TABLE,
             "API_KEYS_SECRET_ID": SECRET,
+            "WORK_QUEUE_URL": self.work_queue_url,
             "SECRET_MAX_AGE_SECONDS": "0",
             "STOP_MARGIN_SECONDS": "5",
             "MAX_CALLS_PER_MINUTE": "100000",
@@ -107,23 +111,36 @@ def create_stack(session: boto3.session.Session) -> Stack:
         BillingMode="PAY_PER_REQUEST",
     )
     session.client("secretsmanager").create_secret(Name=SECRET, SecretString='{"workspaces": []}')
-    queue_url = session.client("sqs").create_queue(QueueName=QUEUE)["QueueUrl"]
-    return Stack(session=session, queue_url=queue_url)
+    sqs = session.client("sqs")
+    queue_url = sqs.create_queue(QueueName=QUEUE)["QueueUrl"]
+    work_dlq_url = sqs.create_queue(QueueName=WORK_QUEUE + "-dlq")["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=work_dlq_url, AttributeNames=["QueueArn"])
+    redrive = {
+        "deadLetterTargetArn": dlq_arn["Attributes"]["QueueArn"],
+        "maxReceiveCount": str(WORK_MAX_RECEIVES),
+    }
+    work_queue_url = sqs.create_queue(
+        QueueName=WORK_QUEUE,
+        Attributes={"VisibilityTimeout": "5400", "RedrivePolicy": json.dumps(redrive)},
+    )["QueueUrl"]
+    return Stack(session, queue_url, work_queue_url, work_dlq_url)
 
 
 def exporter_resources(stack: Stack) -> Physical:
-    """The template's logical ids as the test stack's resources, for ExporterFunction's policy."""
+    """The template's logical ids as the test stack's resources, for the functions' policies."""
     secret_arn = stack.session.client("secretsmanager").describe_secret(SecretId=SECRET)["ARN"]
     return Physical(
         refs={
             "ExportBucket": BUCKET,
             "NotifyQueue": stack.queue_url,
+            "WorkQueue": stack.work_queue_url,
             "CheckpointTable": TABLE,
             "ApiKeysSecret": secret_arn,
         },
         arns={
             "ExportBucket": f"arn:aws:s3:::{BUCKET}",
             "NotifyQueue": f"arn:aws:sqs:{REGION}:{ACCOUNT}:{QUEUE}",
+            "WorkQueue": f"arn:aws:sqs:{REGION}:{ACCOUNT}:{WORK_QUEUE}",
             "CheckpointTable": f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{TABLE}",
         },
         # The defaults: the stack creates the API keys secret; no customer managed key.
@@ -134,7 +151,7 @@ def exporter_resources(stack: Stack) -> Physical:
 def exporter_policy_check(stack: Stack) -> PolicyCheck:
     resources = exporter_resources(stack)
     return PolicyCheck(
-        statements=function_statements("ExporterFunction", resources),
+        statements=function_statements("WorkerFunction", resources),
         source="src/leadlex_exporter",
         secrets={SECRET: resources.refs["ApiKeysSecret"]},
     )
@@ -145,7 +162,7 @@ def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
     """moto in-process; AWS_ENDPOINT_URL would bypass it, so it is removed. Its DynamoDB
     takes one request at a time, as a table does (scripts/moto_locking.py says why).
 
-    Every AWS call the exporter's code makes must be one template.yaml's ExporterFunction
+    Every AWS call the exporter's code makes must be one template.yaml's WorkerFunction
     policy allows (moto itself does not check IAM here): the test fails otherwise."""
     from moto import mock_aws
 
@@ -159,7 +176,7 @@ def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
         created.policy.attach(created.session)
         yield created
         denied = sorted(set(created.policy.denied))
-        assert not denied, f"ExporterFunction's policy in template.yaml does not allow {denied}"
+        assert not denied, f"WorkerFunction's policy in template.yaml does not allow {denied}"
 
 
 @pytest.fixture
@@ -175,18 +192,21 @@ def api(clock: FakeClock) -> FakeLeadLex:
 def run_exporter(
     stack: Stack, clock: FakeClock, api: FakeLeadLex | None = None, seconds: float = 900, **env: str
 ) -> dict[str, Any]:
-    """One invocation as Lambda would run it, with the fake API when given."""
+    """One schedule tick as Lambda would run it: the dispatcher, then a worker invocation per
+    work item from the work queue, each with `seconds` to live; with the fake API when given."""
     from contextlib import nullcontext
 
-    from leadlex_exporter.handler import run_export
     from leadlex_exporter.settings import Settings
+    from leadlex_exporter.worker import KeyExport
+    from scripts.event_source import local_tick
 
     settings = Settings.from_env(stack.env(**env))
     factory = (lambda key: nullcontext(api.client(key))) if api else None
-    summary = run_export(
-        settings, clock, clock.now() + timedelta(seconds=seconds), stack.session, factory
-    )
-    return summary.as_dict()
+    export = KeyExport(settings, clock, stack.session, factory)
+    # The dispatcher and the event source are other processes on AWS: their calls are not the
+    # worker's, so they do not go through the hooks tests put on stack.session.
+    platform = boto3.session.Session(region_name=REGION)
+    return local_tick(settings, clock, platform, export, seconds)
 
 
 os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")

@@ -51,3 +51,11 @@ def publish(summary: RunSummary, namespace: str, service: str) -> None:
         value=int(summary.as_dict()["stopped_early"] is not None),
     )
     run.flush_metrics()
+
+
+def publish_dispatch(items: int, invalid: int, namespace: str, service: str) -> None:
+    """The dispatcher's tick: keys handed to workers, and secret entries it could not use."""
+    tick = EphemeralMetrics(namespace=namespace, service=service)
+    tick.add_metric(name="WorkItemsDispatched", unit=MetricUnit.Count, value=items)
+    tick.add_metric(name="InvalidSecretEntries", unit=MetricUnit.Count, value=invalid)
+    tick.flush_metrics()

@@ -35,6 +35,7 @@ class Settings:
     # a 429 with quota left and no Retry-After waits this long (the per-minute window)
     rate_limit_wait_seconds: int = 60
     poll_planning: str = "even"  # even: the planner; greedy: every campaign at every run
+    work_queue_url: str = ""  # the dispatcher's work queue (the worker does not need it)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -57,6 +58,7 @@ class Settings:
         }
         for var, (field, default) in text.items():
             values[field] = (env.get(var) or default).strip().strip("/") or default
+        values["work_queue_url"] = env.get("WORK_QUEUE_URL", "").strip()
         values["api_url"] = str(values["api_url"]).rstrip("/")
         if not str(values["api_url"]).startswith(("https://", "http://")):
             problems.append("LEADLEX_API_URL must start with https:// or http://")

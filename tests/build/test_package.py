@@ -26,7 +26,7 @@ from tests.build import package
 ROOT = Path(__file__).resolve().parents[2]
 SRC = ROOT / "src"
 UV = Path(sys.executable).with_name("uv")
-FUNCTIONS = ["ExporterFunction", "ConsumerFunction"]
+FUNCTIONS = ["WorkerFunction", "ConsumerFunction"]
 
 
 def _makefile_default(name: str) -> str:
@@ -116,7 +116,7 @@ def test_native_code_and_bytecode_are_for_the_runtime_and_architecture(
     assert list(package_dir.glob("wrapt/*.so")), "wrapt's extension"
     assert package.bytecode_problems(package_dir, PYTHON) == []
     pyc = list(package_dir.rglob("*.pyc"))
-    module = {"ExporterFunction": "leadlex_exporter", "ConsumerFunction": "leadlex_consumer"}
+    module = {"WorkerFunction": "leadlex_exporter", "ConsumerFunction": "leadlex_consumer"}
     assert list(package_dir.glob(f"{module[function]}/__pycache__/handler.*.pyc")), pyc[:5]
 
 
@@ -182,7 +182,7 @@ def test_boto3_and_botocore_ship_as_the_locked_pair(built: dict[str, Path], func
 
 
 def test_the_exporter_package_has_its_trimmed_botocore_data(built: dict[str, Path]) -> None:
-    manifest = built["ExporterFunction"] / "leadlex_exporter" / "botocore_data" / "manifest.json"
+    manifest = built["WorkerFunction"] / "leadlex_exporter" / "botocore_data" / "manifest.json"
     assert f'"botocore_version":"{locked_requirements()["botocore"]}"' in manifest.read_text()
 
 
@@ -192,7 +192,7 @@ def test_each_function_ships_only_its_own_package(built: dict[str, Path]) -> Non
         name: {p.name for p in path.iterdir() if p.name in ours} for name, path in built.items()
     }
     assert shipped == {
-        "ExporterFunction": {"leadlex_exporter"},
+        "WorkerFunction": {"leadlex_exporter"},
         "ConsumerFunction": {"leadlex_consumer"},
     }
 

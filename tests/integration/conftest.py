@@ -5,7 +5,8 @@ Both start on free ports for the test session and stop with it; each test gets a
 
 moto enforces IAM here. The test's own setup and assertions run as an administrator
 (`Stack.session`); the exporter runs with the credentials of a role whose only policy is
-ExporterFunction's from template.yaml, so a call the template does not allow fails as in AWS.
+WorkerFunction's and DispatcherFunction's from template.yaml, so a call the template does not
+allow fails as in AWS.
 """
 
 from __future__ import annotations
@@ -84,12 +85,15 @@ def aws_env(moto_url: str, monkeypatch: pytest.MonkeyPatch) -> Administrator:
 
 @pytest.fixture
 def live_stack(aws_env: Administrator, monkeypatch: pytest.MonkeyPatch) -> Stack:
-    """The stack, created by the administrator; the exporter runs as ExporterFunction's role."""
+    """The stack, created by the administrator; the tick (dispatcher, the work queue's event
+    source, worker: one process here) runs as a role with both functions' statements."""
     stack = create_stack(aws_env.session)
+    resources = exporter_resources(stack)
     run_as_function(
         aws_env,
-        "ExporterFunction",
-        function_statements("ExporterFunction", exporter_resources(stack)),
+        "ExporterFunctions",
+        function_statements("WorkerFunction", resources)
+        + function_statements("DispatcherFunction", resources),
         monkeypatch,
     )
     return stack
@@ -174,13 +178,26 @@ def invoke(
     seconds: float = 900,
     **env: str,
 ) -> dict[str, Any]:
-    """The handler exactly as Lambda calls it: environment, scheduled event, context."""
-    from leadlex_exporter.handler import lambda_handler
+    """A tick exactly as Lambda runs it: the dispatcher's handler with the scheduled event,
+    then the work queue drained into the worker's batch processing, a context of `seconds`
+    per worker invocation. The result: the dispatcher's and every worker run's summary."""
+    from leadlex_exporter.clock import SystemClock
+    from leadlex_exporter.dispatcher import lambda_handler
+    from leadlex_exporter.settings import Settings
+    from leadlex_exporter.worker import KeyExport, process_batch
+    from scripts.event_source import EventSource, LambdaContext, Recorder, tick_result
 
     for name, value in stack.env(LEADLEX_API_URL=sandbox.url, **env).items():
         monkeypatch.setenv(name, value)
-    result: dict[str, Any] = lambda_handler(scheduled_event(), FakeContext(seconds))
-    return result
+    dispatched = lambda_handler(scheduled_event(), FakeContext(60))
+    settings = Settings.from_env(os.environ)
+    session = boto3.session.Session()
+    recorder = Recorder(KeyExport(settings, SystemClock(), session))
+    EventSource(session.client("sqs"), stack.work_queue_url).drain(
+        lambda event, context: process_batch(event, context, recorder),
+        lambda: LambdaContext(seconds),
+    )
+    return tick_result(dispatched, recorder.summaries, recorder.skipped)
 
 
 def run_process(

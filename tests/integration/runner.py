@@ -1,4 +1,5 @@
-"""One exporter invocation in its own process, for the crash and overlap suites.
+"""One schedule tick in its own process, for the crash and overlap suites: the dispatcher,
+then the work queue drained into the worker (scripts/event_source.py), as on AWS.
 
     python -m tests.integration.runner [--kill-at N] [--seconds S] [--clock-offset SECONDS]
 
@@ -21,8 +22,9 @@ from typing import Any
 import boto3
 
 from leadlex_exporter.clock import SystemClock
-from leadlex_exporter.handler import run_export
 from leadlex_exporter.settings import Settings
+from leadlex_exporter.worker import KeyExport
+from scripts.event_source import local_tick
 
 
 class OffsetClock(SystemClock):
@@ -50,8 +52,7 @@ def main() -> None:
     session.events.register("before-call.*.*", count_and_maybe_die)
     clock = OffsetClock(args.clock_offset)
     settings = Settings.from_env(os.environ)
-    summary = run_export(settings, clock, clock.now() + timedelta(seconds=args.seconds), session)
-    result = summary.as_dict()
+    result = local_tick(settings, clock, session, KeyExport(settings, clock, session), args.seconds)
     result["aws_calls"] = calls["n"]
     print(json.dumps(result), flush=True)
 

@@ -30,7 +30,9 @@ def assert_exactly_once(stack, sandbox, start: datetime) -> None:
         assert not missing, f"{len(missing)} events of {campaign} lost"
 
 
-@pytest.mark.parametrize("kill_at", [2, 5, 8, 11, 14, 17, 20, 23])  # a clean run makes 23
+# A clean tick makes 31 to 33 AWS calls in the runner (measured; commit timing varies it):
+# the dispatcher's, the event source's and the worker's (with its key lease taken and let go).
+@pytest.mark.parametrize("kill_at", [2, 5, 8, 11, 14, 17, 20, 23, 26, 29])
 def test_sigkill_before_an_aws_call_then_a_later_run_finishes_the_work(
     live_stack, sandbox, kill_at
 ):
@@ -66,8 +68,11 @@ def test_two_invocations_of_the_same_tick_overlap_without_duplicates(live_stack,
     assert [code for code, _ in results] == [0, 0]
     summaries = [s for _, s in results]
     assert all(s["status"] == "ok" for s in summaries), summaries
-    busy = [c for s in summaries for c in s["workspaces"][0]["busy_campaigns"]]
-    assert busy, "the two runs never overlapped: the test proved nothing"
+    # The key's lease lets one worker run at a time: the other finds the key busy (or, past
+    # the lease, its campaigns).
+    busy = [c for s in summaries for w in s["workspaces"] for c in w["busy_campaigns"]]
+    skipped = sum(s["work_items_skipped"] for s in summaries)
+    assert busy or skipped, "the two runs never overlapped: the test proved nothing"
     sandbox.world.faults.clear()
     code, summary = run_process(live_stack, sandbox)  # the next tick finishes any rest
     assert code == 0

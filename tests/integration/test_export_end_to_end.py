@@ -127,7 +127,7 @@ def test_exported_files_read_back_with_duckdb_by_hive_partition(
 
 
 def test_api_keys_never_leave_the_secret(live_stack, sandbox, seeded, monkeypatch, capfd):
-    from leadlex_exporter.handler import logger
+    from leadlex_exporter.worker import logger
 
     sandbox.world.revoke_key("beta-co")  # errors and logs mention this workspace
     buffer = io.StringIO()

@@ -44,6 +44,19 @@ def env(exporter: dict[str, Any]) -> dict[str, Any]:
     return exporter["Environment"]["Variables"]
 
 
+@pytest.fixture(scope="module")
+def worker(resources: dict[str, Any]) -> dict[str, Any]:
+    """The function the work queue's mapping runs (the exporter's dispatcher fans out to it)."""
+    mapped = {
+        r["Properties"]["FunctionName"]["Ref"]
+        for r in resources.values()
+        if r["Type"] == "AWS::Lambda::EventSourceMapping"
+        and "Condition" not in r  # the reference consumer's mapping is optional
+    }
+    (name,) = mapped
+    return resources[name]["Properties"]
+
+
 def _schedule_events(resource: dict[str, Any]) -> list[dict[str, Any]]:
     if resource.get("Type") != "AWS::Serverless::Function":
         return []
@@ -94,13 +107,17 @@ def test_exactly_one_function_runs_on_a_schedule(resources: dict[str, Any]) -> N
     assert len(_schedule_events(functions[0])) == 1
 
 
-def test_handler_is_dotted_and_points_at_a_module_under_code_uri(exporter: dict[str, Any]) -> None:
-    handler = exporter["Handler"]
+@pytest.mark.parametrize("function", ["exporter", "worker"])
+def test_handler_is_dotted_and_points_at_a_module_under_code_uri(
+    function: str, request: pytest.FixtureRequest
+) -> None:
+    properties = request.getfixturevalue(function)
+    handler = properties["Handler"]
 
     assert re.fullmatch(r"[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*){2,}", handler)
     module, _, _function = handler.rpartition(".")
-    assert (ROOT / exporter["CodeUri"] / (module.replace(".", "/") + ".py")).is_file()
-    assert (ROOT / exporter["CodeUri"] / "requirements.txt").is_file()
+    assert (ROOT / properties["CodeUri"] / (module.replace(".", "/") + ".py")).is_file()
+    assert (ROOT / properties["CodeUri"] / "requirements.txt").is_file()
 
 
 def test_environment_references_the_stack_resources(
@@ -150,7 +167,7 @@ def test_sdk_call_tracing_is_opt_in_and_invocations_are_traced_regardless(
     assert template["Globals"]["Function"]["Tracing"] == "Active"
     assert parameter["Default"] == "false"
     assert sorted(parameter["AllowedValues"]) == ["false", "true"]
-    assert len(functions) == 2  # the exporter and the reference consumer
+    assert len(functions) == 3  # the dispatcher, the worker and the reference consumer
     for function in functions:
         variables = function["Properties"]["Environment"]["Variables"]
         assert variables["TRACE_SDK_CALLS"] == {"Ref": "TraceSdkCalls"}
@@ -292,3 +309,103 @@ def test_every_checkov_skip_says_why(resources: dict[str, Any]) -> None:
     for skip in skips:
         assert re.fullmatch(r"CKV2?_AWS_\d+", skip["id"])
         assert len(skip.get("comment", "")) > 20, skip
+
+
+def test_worker_runs_only_from_the_work_queue_one_key_per_invocation(
+    template: dict[str, Any], resources: dict[str, Any], worker: dict[str, Any], env: dict[str, Any]
+) -> None:
+    (mapping,) = [
+        r["Properties"]
+        for r in resources.values()
+        if r["Type"] == "AWS::Lambda::EventSourceMapping" and "Condition" not in r
+    ]
+    queue_name = mapping["EventSourceArn"]["Fn::GetAtt"][0]
+    concurrency = template["Parameters"]["MaxWorkerConcurrency"]
+
+    assert "Events" not in worker  # nothing but the mapping invokes it
+    assert env["WORK_QUEUE_URL"] == {"Ref": queue_name}  # the dispatcher feeds that queue
+    assert resources[queue_name]["Type"] == "AWS::SQS::Queue"
+    assert mapping["BatchSize"] == 1
+    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert mapping["ScalingConfig"]["MaximumConcurrency"] == {"Ref": "MaxWorkerConcurrency"}
+    assert concurrency["Default"] == 5
+    assert concurrency["MinValue"] >= 2  # Lambda's minimum for MaximumConcurrency
+
+
+def test_work_queue_outlasts_the_worker_and_redrives_to_an_alarmed_dead_letter_queue(
+    resources: dict[str, Any], worker: dict[str, Any], env: dict[str, Any]
+) -> None:
+    queue = resources[env["WORK_QUEUE_URL"]["Ref"]]["Properties"]
+    redrive = queue["RedrivePolicy"]
+    dlq_name = redrive["deadLetterTargetArn"]["Fn::GetAtt"][0]
+    alarmed = {
+        r["Properties"]["Dimensions"][0]["Value"]["Fn::GetAtt"][0]
+        for r in resources.values()
+        if r["Type"] == "AWS::CloudWatch::Alarm"
+        and r["Properties"].get("MetricName") == "ApproximateNumberOfMessagesVisible"
+    }
+
+    assert queue["VisibilityTimeout"] >= 6 * worker["Timeout"]
+    assert queue["MessageRetentionPeriod"] > redrive["maxReceiveCount"] * queue["VisibilityTimeout"]
+    assert 1 < redrive["maxReceiveCount"] <= 5
+    assert queue["KmsMasterKeyId"]
+    assert resources[dlq_name]["Properties"]["KmsMasterKeyId"]
+    assert dlq_name in alarmed
+
+
+def test_worker_and_dispatcher_read_the_same_settings(
+    env: dict[str, Any], worker: dict[str, Any]
+) -> None:
+    worker_env = worker["Environment"]["Variables"]
+
+    assert {k: v for k, v in env.items() if k != "WORK_QUEUE_URL"} == worker_env
+    assert "WORK_QUEUE_URL" not in worker_env
+
+
+def test_schedule_runs_every_schedule_minutes_and_both_functions_know_it(
+    template: dict[str, Any], exporter: dict[str, Any], env: dict[str, Any], worker: dict[str, Any]
+) -> None:
+    (tick,) = exporter["Events"].values()
+    condition, singular, plural = tick["Properties"]["ScheduleExpression"]["Fn::If"]
+    parameter = template["Parameters"]["ScheduleMinutes"]
+
+    assert template["Conditions"][condition] == {"Fn::Equals": [{"Ref": "ScheduleMinutes"}, 1]}
+    assert singular == "rate(1 minute)"
+    assert plural == {"Fn::Sub": "rate(${ScheduleMinutes} minutes)"}
+    assert (parameter["Type"], parameter["Default"], parameter["MinValue"]) == ("Number", 15, 1)
+    for variables in (env, worker["Environment"]["Variables"]):
+        assert variables["RUN_INTERVAL_MINUTES"] == {"Ref": "ScheduleMinutes"}
+
+
+def _statements_of(properties: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    statements = {}
+    for policy in properties["Policies"]:
+        for statement in policy["Statement"]:
+            if "Fn::If" in statement:
+                statement = statement["Fn::If"][1]
+            statements[statement["Sid"]] = statement
+    return statements
+
+
+def test_dispatcher_may_read_the_keys_and_send_work_and_nothing_else(
+    exporter: dict[str, Any], env: dict[str, Any]
+) -> None:
+    statements = _statements_of(exporter)
+
+    assert set(statements) == {"DispatchWork", "ReadApiKeys", "DecryptExistingSecret"}
+    assert statements["DispatchWork"]["Action"] == ["sqs:SendMessage"]
+    assert statements["DispatchWork"]["Resource"] == {
+        "Fn::GetAtt": [env["WORK_QUEUE_URL"]["Ref"], "Arn"]
+    }
+
+
+def test_worker_may_consume_its_queue_and_write_the_export(
+    worker: dict[str, Any], env: dict[str, Any]
+) -> None:
+    statements = _statements_of(worker)
+
+    assert statements["ReadWorkQueue"]["Resource"] == {
+        "Fn::GetAtt": [env["WORK_QUEUE_URL"]["Ref"], "Arn"]
+    }
+    assert {"ExportObjects", "NotifyEvents", "Checkpoints", "ReadApiKeys"} <= set(statements)
+    assert "dynamodb:UpdateItem" in statements["Checkpoints"]["Action"]  # leases

@@ -15,7 +15,7 @@ import botocore.session
 import pytest
 from botocore.regions import EndpointResolver
 
-from leadlex_exporter import botocore_data, handler
+from leadlex_exporter import botocore_data, runtime
 
 BOTOCORE_DIR = Path(botocore.__file__).parent
 FULL = json.loads((BOTOCORE_DIR / "data" / "endpoints.json").read_bytes())  # never resolved on
@@ -213,7 +213,7 @@ def test_clients_of_a_trimmed_session_send_the_same_requests(
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     monkeypatch.delenv("AWS_DATA_PATH", raising=False)
     monkeypatch.setattr(botocore_data, "DATA_DIR", data_dir)
-    trimmed, stock = handler.new_session(), boto3.session.Session()
+    trimmed, stock = runtime.new_session(), boto3.session.Session()
     core = trimmed._session  # noqa: SLF001
     resolver = core._get_internal_component("endpoint_resolver")  # noqa: SLF001
     assert resolver.uses_builtin_data

@@ -79,7 +79,7 @@ def test_one_commit_for_many_campaigns_writes_one_object_per_date(stack, api, cl
     assert max(per_key.values()) == 25, "an object holds every campaign of that date"
     assert calls.names["PutObject"] == len(dates)
     assert calls.names["TransactWriteItems"] == 2  # pending, then the commit
-    assert calls.names["UpdateItem"] == 25  # the leases
+    assert calls.names["UpdateItem"] == 25 + 2  # the leases, and the key's taken and let go
     n = notify_count(api)
     assert calls.names["SendMessageBatch"] == math.ceil(n / 10)
     assert len(stack.messages()) == n

@@ -20,7 +20,7 @@ import pytest
 from leadlex_exporter.tracing import trace_sdk_calls
 
 SRC = Path(__file__).resolve().parents[2] / "src"
-HANDLERS = ["leadlex_exporter.handler", "leadlex_consumer.handler"]
+HANDLERS = ["leadlex_exporter.dispatcher", "leadlex_exporter.worker", "leadlex_consumer.handler"]
 
 # Imports the handler (and says what that loaded), swaps its body for a stub, invokes it
 # twice, and says what got loaded and made: one JSON line each.

@@ -1,7 +1,7 @@
 """template.yaml's function policies allow every AWS call the code makes (issue 13).
 
 moto does not check IAM in process, so a missing permission shows only in real AWS. The `stack`
-fixture fails any test whose exporter calls something ExporterFunction's policy does not allow;
+fixture fails any test whose exporter calls something WorkerFunction's policy does not allow;
 these tests show that check at work on the paths that matter.
 """
 

@@ -73,13 +73,13 @@ def test_idle_run_costs_one_call_per_campaign(stack, api, clock):
     result = run_exporter(stack, clock, api)
 
     assert result["status"] == "ok"
-    # Per campaign: take the lease; then one transaction commits both windows and releases
-    # both leases.
-    assert writes.count("before-call.dynamodb.UpdateItem") == 2
+    # The key's lease, taken and let go (two writes); per campaign: take the lease; then one
+    # transaction commits both windows and releases both leases.
+    assert writes.count("before-call.dynamodb.UpdateItem") == 2 + 2
     assert writes.count("before-call.dynamodb.TransactWriteItems") == 1
     # the key's quota memory and the workspace's poll plan
     assert writes.count("before-call.dynamodb.PutItem") == 2
-    assert len(writes) == 7  # with the quota's and the plan's GetItem
+    assert len(writes) == 9  # with the quota's and the plan's GetItem, the key lease's 2 writes
     assert not [i for i in stack.items() if "lease_owner" in i]
     assert event_calls(api) == 2
     assert len(api.calls) == 2

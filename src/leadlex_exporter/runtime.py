@@ -1,4 +1,5 @@
-"""Lambda entry point: settings, clients, one call into the exporter, a summary back."""
+"""What the dispatcher and the worker share: one boto3 session per Lambda sandbox, clients made
+on first use, the cached API-key secret, and the run context of one export."""
 
 from __future__ import annotations
 
@@ -8,56 +9,31 @@ import threading
 import uuid
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from datetime import timedelta
+from datetime import datetime
 from typing import Any
 
 import boto3
 import botocore
 import botocore.session
 import httpx
-from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities import parameters
-from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.config import Config
 from botocore.regions import EndpointResolver
 
-from leadlex_exporter import botocore_data, metrics
+from leadlex_exporter import botocore_data
 from leadlex_exporter.checkpoints import CheckpointStore
-from leadlex_exporter.clock import Clock, Deadline, SystemClock
+from leadlex_exporter.clock import Clock, Deadline
 from leadlex_exporter.context import RunContext
-from leadlex_exporter.exporter import Exporter, HttpFactory
 from leadlex_exporter.leadlex import build_http_client
 from leadlex_exporter.notify_sqs import SqsNotifier
 from leadlex_exporter.settings import Settings
 from leadlex_exporter.sink_s3 import S3Sink
-from leadlex_exporter.summary import RunSummary
 from leadlex_exporter.timestamps import floor_second
-from leadlex_exporter.tracing import run_traced, trace_sdk_calls
-from leadlex_exporter.workspaces import parse_secret
-
-SERVICE = "leadlex-exporter"  # as POWERTOOLS_SERVICE_NAME in template.yaml
-logger = Logger()
+from leadlex_exporter.workspaces import InvalidEntry, Workspace, parse_secret
 
 AWS_CONFIG = Config(
     retries={"mode": "standard", "max_attempts": 8}, connect_timeout=5, read_timeout=30
 )
-
-
-@logger.inject_lambda_context(clear_state=True)
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    if trace_sdk_calls(os.environ):
-        return run_traced(SERVICE, handle, event, context)
-    return handle(event, context)
-
-
-def handle(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    settings = Settings.from_env(os.environ)
-    clock = SystemClock()
-    remaining = timedelta(milliseconds=context.get_remaining_time_in_millis())
-    summary = run_export(
-        settings, clock, clock.now() + remaining, lambda_session(), secrets=warm_secrets()
-    )
-    return summary.as_dict()
 
 
 def new_session() -> boto3.session.Session:
@@ -111,27 +87,29 @@ def warm_secrets() -> parameters.SecretsProvider:
     )
 
 
-def run_export(
+def read_workspaces(
     settings: Settings,
-    clock: Clock,
-    ends_at: Any,
     session: boto3.session.Session,
-    http_factory: HttpFactory | None = None,
     secrets: parameters.SecretsProvider | None = None,
-) -> RunSummary:
-    """Everything one invocation does; tests call it with a fake clock or a short deadline."""
+) -> tuple[list[Workspace], list[InvalidEntry]]:
+    """The secret's workspaces (cached for SECRET_MAX_AGE_SECONDS by the provider)."""
     provider = secrets or parameters.SecretsProvider(
         boto3_client=session.client("secretsmanager", config=AWS_CONFIG)
     )
     document = provider.get(settings.secret_id, max_age=settings.secret_max_age_seconds)
-    workspaces, invalid = parse_secret(document)  # type: ignore[arg-type]
-    run_id = uuid.uuid4().hex[:12]
+    return parse_secret(document)  # type: ignore[arg-type]
+
+
+def new_run(
+    settings: Settings, clock: Clock, ends_at: datetime, session: boto3.session.Session
+) -> RunContext:
+    """What one export shares: its id, window end, deadline, clock and AWS adapters."""
     sink = S3Sink(
         LazyClient(lambda: session.client("s3", config=AWS_CONFIG)), settings.export_bucket
     )
     run = RunContext(
         settings=settings,
-        run_id=run_id,
+        run_id=uuid.uuid4().hex[:12],
         window_end=floor_second(clock.now()),
         deadline=Deadline(clock, ends_at, settings.stop_margin_seconds),
         clock=clock,
@@ -151,21 +129,13 @@ def run_export(
             configured_seconds=run.deadline.configured_margin,
             used_seconds=round(run.deadline.margin_seconds, 1),
         )
-    logger.info(
-        "run started",
-        run_id=run_id,
-        workspaces=len(workspaces),
-        window_end=run.window_end.isoformat(),
-    )
+    return run
 
-    def real_http(api_key: str) -> AbstractContextManager[httpx.Client]:
+
+def leadlex_http(settings: Settings) -> Callable[[str], AbstractContextManager[httpx.Client]]:
+    """The real API client factory: one httpx.Client per key."""
+
+    def http_for(api_key: str) -> AbstractContextManager[httpx.Client]:
         return build_http_client(settings.api_url, api_key, settings.http_timeout_seconds)
 
-    summary = Exporter(run, http_factory or real_http).export(workspaces, invalid)
-    metrics.publish(
-        summary,
-        os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "LeadLexExporter"),
-        "leadlex-exporter",
-    )
-    logger.info("run finished", summary=summary.as_dict())
-    return summary
+    return http_for

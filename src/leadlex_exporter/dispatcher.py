@@ -1,0 +1,70 @@
+"""Lambda entry point of the schedule: one work item per API key onto the work queue.
+
+The worker (worker.py) exports each key's workspaces in its own invocation, run by the work
+queue's event source mapping. Invalid secret entries are reported here, by position and name.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import boto3
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities import parameters
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from leadlex_exporter import metrics
+from leadlex_exporter.clock import Clock, SystemClock
+from leadlex_exporter.errors import ConfigurationError
+from leadlex_exporter.runtime import AWS_CONFIG, lambda_session, read_workspaces, warm_secrets
+from leadlex_exporter.settings import Settings
+from leadlex_exporter.tracing import run_traced, trace_sdk_calls
+from leadlex_exporter.work_items import send_work, work_items
+
+SERVICE = "leadlex-exporter"  # as POWERTOOLS_SERVICE_NAME in template.yaml
+logger = Logger()
+
+
+@logger.inject_lambda_context(clear_state=True)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    if trace_sdk_calls(os.environ):
+        return run_traced(SERVICE, handle, event, context)
+    return handle(event, context)
+
+
+def handle(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return dispatch(
+        Settings.from_env(os.environ), SystemClock(), lambda_session(), secrets=warm_secrets()
+    )
+
+
+def dispatch(
+    settings: Settings,
+    clock: Clock,
+    session: boto3.session.Session,
+    secrets: parameters.SecretsProvider | None = None,
+) -> dict[str, Any]:
+    """Everything one tick does; the result names the keys' workspaces, never a key."""
+    if not settings.work_queue_url:
+        raise ConfigurationError("invalid configuration: WORK_QUEUE_URL is not set")
+    workspaces, invalid = read_workspaces(settings, session, secrets)
+    for entry in invalid:
+        logger.error("invalid secret entry", entry=entry.label, problem=entry.problem)
+    items = work_items(workspaces, clock.now())
+    send_work(session.client("sqs", config=AWS_CONFIG), settings.work_queue_url, items)
+    metrics.publish_dispatch(
+        len(items),
+        len(invalid),
+        os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "LeadLexExporter"),
+        SERVICE,
+    )
+    result = {
+        "status": "partial_failure" if invalid else "ok",
+        "work_items": [
+            {"fingerprint": i.fingerprint, "workspaces": list(i.workspaces)} for i in items
+        ],
+        "invalid_entries": [{"entry": e.label, "problem": e.problem} for e in invalid],
+    }
+    logger.info("work dispatched", keys=len(items), workspaces=len(workspaces))
+    return result

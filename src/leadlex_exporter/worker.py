@@ -1,0 +1,136 @@
+"""Lambda entry point of the work queue: one API key's workspaces per work item.
+
+The queue's event source mapping hands over SQS batches (BatchSize 1 in template.yaml). Each
+record takes the key's lease (key_lease.py), runs the exporter on the workspaces of that key in
+the secret, and lets the lease go. A record fails (it returns in batchItemFailures, comes back
+after the visibility timeout and lands in the dead-letter queue after maxReceiveCount) only when
+the export could not run: a body that is no work item, an unreadable secret, an error outside
+the exporter's per-workspace isolation, an invocation that died. What the exporter isolates and
+reports (a revoked key, a missing campaign) completes the item: the next tick is its retry.
+A key whose lease another worker holds is served by that worker: the item is done.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+import boto3
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities import parameters
+from aws_lambda_powertools.utilities.batch import (
+    BatchProcessor,
+    EventType,
+    process_partial_response,
+)
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from leadlex_exporter import metrics
+from leadlex_exporter.clock import Clock, SystemClock
+from leadlex_exporter.exporter import Exporter, HttpFactory
+from leadlex_exporter.key_lease import KeyLease
+from leadlex_exporter.runtime import (
+    AWS_CONFIG,
+    lambda_session,
+    leadlex_http,
+    new_run,
+    read_workspaces,
+    warm_secrets,
+)
+from leadlex_exporter.settings import Settings
+from leadlex_exporter.summary import RunSummary
+from leadlex_exporter.tracing import run_traced, trace_sdk_calls
+from leadlex_exporter.work_items import WorkItem
+
+SERVICE = "leadlex-exporter"  # as POWERTOOLS_SERVICE_NAME in template.yaml
+logger = Logger()
+
+Export = Callable[[WorkItem, timedelta], RunSummary | None]
+
+
+@logger.inject_lambda_context(clear_state=True)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
+    if trace_sdk_calls(os.environ):
+        return run_traced(SERVICE, handle, event, context)
+    return handle(event, context)
+
+
+def handle(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
+    settings = Settings.from_env(os.environ)
+    export = KeyExport(settings, SystemClock(), lambda_session(), secrets=warm_secrets())
+    return process_batch(event, context, export)
+
+
+def process_batch(
+    event: dict[str, Any], context: LambdaContext, export: Export
+) -> PartialItemFailureResponse:
+    """Each record on its own; the failed ones back to the queue by message id."""
+    # A whole batch that failed is answered like a partial one (every id listed), not raised:
+    # SQS retries the same records either way, and the response says which.
+    processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+
+    def record_handler(record: SQSRecord) -> None:
+        work = WorkItem.from_body(record.body)
+        time_left = timedelta(milliseconds=context.get_remaining_time_in_millis())
+        export(work, time_left)
+
+    return process_partial_response(
+        event=event, record_handler=record_handler, processor=processor, context=context
+    )
+
+
+class KeyExport:
+    """One work item: the key's workspaces, under the key's lease, through the exporter."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        clock: Clock,
+        session: boto3.session.Session,
+        http_factory: HttpFactory | None = None,
+        secrets: parameters.SecretsProvider | None = None,
+    ):
+        self.settings = settings
+        self.clock = clock
+        self.session = session
+        self.http_factory = http_factory or leadlex_http(settings)
+        self.secrets = secrets
+
+    def __call__(self, work: WorkItem, time_left: timedelta) -> RunSummary | None:
+        """The run's summary; None when the key left the secret or another worker holds it."""
+        workspaces, _ = read_workspaces(self.settings, self.session, self.secrets)
+        mine = [w for w in workspaces if w.key_fingerprint == work.fingerprint]
+        if not mine:
+            logger.warning("key no longer in the secret", key_fingerprint=work.fingerprint)
+            return None
+        run = new_run(self.settings, self.clock, self.clock.now() + time_left, self.session)
+        lease = KeyLease(
+            self.session.client("dynamodb", config=AWS_CONFIG), self.settings.checkpoint_table
+        )
+        until_ms = int(run.deadline.ends_at.timestamp() * 1000)
+        now_ms = int(self.clock.now().timestamp() * 1000)
+        if not lease.acquire(work.fingerprint, run.run_id, until_ms, now_ms):
+            logger.info(
+                "key busy in another worker", key_fingerprint=work.fingerprint, run_id=run.run_id
+            )
+            return None
+        logger.info(
+            "run started",
+            run_id=run.run_id,
+            key_fingerprint=work.fingerprint,
+            workspaces=[w.name for w in mine],
+            window_end=run.window_end.isoformat(),
+        )
+        try:
+            summary = Exporter(run, self.http_factory).export(mine, [])
+        finally:
+            lease.release(work.fingerprint, run.run_id)
+        metrics.publish(
+            summary, os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "LeadLexExporter"), SERVICE
+        )
+        logger.info("run finished", summary=summary.as_dict())
+        return summary
