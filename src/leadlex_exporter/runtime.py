@@ -16,6 +16,7 @@ import boto3
 import botocore
 import botocore.session
 import httpx
+from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities import parameters
 from botocore.config import Config
 from botocore.regions import EndpointResolver
@@ -30,6 +31,8 @@ from leadlex_exporter.settings import Settings
 from leadlex_exporter.sink_s3 import S3Sink
 from leadlex_exporter.timestamps import floor_second
 from leadlex_exporter.workspaces import InvalidEntry, Workspace, parse_secret
+
+logger = Logger(child=True)
 
 AWS_CONFIG = Config(
     retries={"mode": "standard", "max_attempts": 8}, connect_timeout=5, read_timeout=30
