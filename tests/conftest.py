@@ -45,9 +45,9 @@ class Stack:
 
     session: boto3.session.Session
     queue_url: str
-    policy: PolicyCheck | None = None  # what the exporter called that its IAM policy denies
     work_queue_url: str = ""
     work_dlq_url: str = ""
+    policy: PolicyCheck | None = None  # what the exporter called that its IAM policy denies
 
     def env(self, **overrides: str) -> dict[str, str]:
         env = {

@@ -40,6 +40,7 @@ from datetime import datetime
 from typing import Any
 
 ACTIVITY_HALF_LIFE = 6 * 3600.0  # seconds
+ACTIVITY_EXPONENT = 0.5  # poll rates follow activity to this power (0.5: least mean staleness)
 HOT_WEIGHT = 10.0  # a notified event (clicked, replied) against any other
 IDLE_RATE = 1.0 / 86_400  # weighted events a second assumed for a campaign that shows none
 LIST_SHARE = 0.02  # of the poll budget, at most, for refreshing the campaign list
@@ -323,7 +324,7 @@ def allocate(
         return dict.fromkeys(weights, hi), False
     if count * lo >= budget:
         return dict.fromkeys(weights, max(budget, 0.0) / count or lo / 1e6), True
-    roots = {cid: math.sqrt(w) for cid, w in weights.items()}
+    roots = {cid: w**ACTIVITY_EXPONENT for cid, w in weights.items()}
     low, high = 0.0, hi / min(roots.values())
     for _ in range(60):  # bisection on the multiplier: the sum rises with it
         mid = (low + high) / 2

@@ -93,7 +93,10 @@ def live_stack(aws_env: Administrator, monkeypatch: pytest.MonkeyPatch) -> Stack
         aws_env,
         "ExporterFunctions",
         function_statements("WorkerFunction", resources)
-        + function_statements("DispatcherFunction", resources),
+        + [  # Sids are unique within one policy
+            {**statement, "Sid": "Dispatcher" + statement.get("Sid", "")}
+            for statement in function_statements("DispatcherFunction", resources)
+        ],
         monkeypatch,
     )
     return stack
@@ -104,13 +107,13 @@ def run_as_function(
 ) -> None:
     """The role's credentials in the environment: what the code under test (in process, or
     the runner's child process) reads, as in Lambda."""
-    from leadlex_exporter import handler
+    from leadlex_exporter import runtime
 
     for name, value in function_role(admin, function, statements).items():
         monkeypatch.setenv(name, value)
     # A warm Lambda sandbox keeps its session (and its credentials): each test is a new one.
-    handler.lambda_session.cache_clear()
-    handler.warm_secrets.cache_clear()
+    runtime.lambda_session.cache_clear()
+    runtime.warm_secrets.cache_clear()
 
 
 @dataclass
