@@ -258,8 +258,7 @@ class PollPlanner:
         """Early polls that keep the spend even: when fewer calls are due than the budget's
         pace has earned since the workspace's last poll, the campaigns nearest to due (at least
         half their interval past) go early. Without it, campaigns first polled together come
-        due together, and the hours between their rounds go without a poll. They go to the
-        campaigns with the most events waiting."""
+        due together, and the hours between their rounds go without a poll."""
         polled = [p.polled_at for p in plan.campaigns.values() if p.polled_at is not None]
         if not polled or budget.covers_all:
             return []
@@ -274,15 +273,9 @@ class PollPlanner:
             and known[c].polled_at is not None
             and not self._due(known.get(c), intervals[c], now)
         ]
-        # among those at least half their interval past, the most events waiting (activity
-        # times time since the last poll): early polls go where they export something
-        waiting = [
-            (_weight(known[c], now) * (now - (known[c].polled_at or now)), c)
-            for ratio, c in ready
-            if ratio >= 0.5
-        ]
-        waiting.sort(key=lambda item: (-item[0], _tie(item[1])))
-        return [c for _, c in waiting[:owed]]
+        ready = [(ratio, c) for ratio, c in ready if ratio >= 0.5]
+        ready.sort(key=lambda item: (-item[0], _tie(item[1])))
+        return [c for _, c in ready[:owed]]
 
     def _due(self, campaign: CampaignPlan | None, interval: float, now: float) -> bool:
         if campaign is None or campaign.polled_at is None:
