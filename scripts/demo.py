@@ -120,13 +120,43 @@ def show_sqs(stack: LocalStack) -> None:
 def show_checkpoints(stack: LocalStack) -> None:
     items = stack.client("dynamodb").scan(TableName=TABLE)["Items"]
     print(f"\n== DynamoDB {TABLE}: {len(items)} items")
-    for item in sorted(items, key=lambda i: i["pk"]["S"])[:6]:
+    campaigns = [i for i in items if i["pk"]["S"].startswith("campaign#")]
+    for item in sorted(campaigns, key=lambda i: i["pk"]["S"])[:6]:
         state = json.loads(item["state"]["S"]) if "state" in item else {}
         backfill = "running" if state.get("backfill") else "done"
         print(
             f"   {item['pk']['S']:<40} seq={item.get('seq', {}).get('N', '-')}"
             f" watermark={state.get('watermark')} backfill={backfill}"
         )
+    others = sorted({i["pk"]["S"].split("#", 1)[0] for i in items} - {"campaign"})
+    print(f"   and {len(items) - len(campaigns)} other items ({', '.join(others)})")
+    show_freshness(items)
+
+
+def show_freshness(items: list[dict[str, Any]]) -> None:
+    """The poll planner's memory (plan#<workspace>): per campaign, its last poll, its lag and
+    when it is next due."""
+    import zlib
+    from datetime import UTC, datetime
+
+    def when(seconds: float | None) -> str:
+        if seconds is None:
+            return "-"
+        return datetime.fromtimestamp(seconds, UTC).strftime("%H:%M:%S")
+
+    now = datetime.now(UTC).timestamp()
+    print("\n== Freshness (the poll planner's plan items)")
+    for item in sorted(items, key=lambda i: i["pk"]["S"]):
+        if not item["pk"]["S"].startswith("plan#") or "plan" not in item:
+            continue
+        plan = json.loads(zlib.decompress(item["plan"]["B"]))
+        print(f"   {item['pk']['S']}: list refreshed {when(plan.get('listed_at'))} UTC")
+        for campaign, entry in sorted(plan["campaigns"].items())[:4]:
+            seen, polled, watermark, due = entry[0], entry[1], entry[2], entry[3]
+            lag = f"{now - (watermark or seen):.0f} s"
+            print(
+                f"     {campaign:<16} last poll {when(polled)}  lag {lag:>7}  next due {when(due)}"
+            )
 
 
 def show_duckdb(target: Path) -> None:
