@@ -132,6 +132,7 @@ def test_the_longest_lookback_remembers_a_whole_day_of_ids(stack, api, clock, mo
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(2400)  # 100,000 events through in-process moto: several minutes
 def test_a_hundred_thousand_ids_inside_one_window_are_each_exported_once(stack, api, clock):
     _setup(stack, api, clock, {"big": 100_000}, spacing=0.8)  # 22 hours
 
