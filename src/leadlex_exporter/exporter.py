@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Generator, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 import httpx
@@ -18,6 +18,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from leadlex_exporter.checkpoints import Checkpoint, PlanTooLargeError, StoredPlan
 from leadlex_exporter.context import CampaignStats, RunContext
+from leadlex_exporter.control import Control, ControlStore
 from leadlex_exporter.errors import (
     AuthenticationError,
     ConfigurationError,
@@ -37,6 +38,8 @@ from leadlex_exporter.quota import Purpose, QuotaGuard
 from leadlex_exporter.recovery import GroupRecovery
 from leadlex_exporter.summary import RunSummary, WorkspaceResult
 from leadlex_exporter.sync import CampaignSync
+from leadlex_exporter.targets import Target
+from leadlex_exporter.timestamps import format_timestamp, require_timestamp
 from leadlex_exporter.workspaces import InvalidEntry, Workspace
 
 logger = Logger(child=True)
@@ -61,8 +64,18 @@ class Exporter:
         self.http_factory = http_factory
         self.guards: dict[str, QuotaGuard] = {}
         self.demands: dict[str, dict[str, int]] = {}
+        self.target: Target | None = None
+        self.paused: frozenset[str] = frozenset()  # the workspace's paused campaigns
 
-    def export(self, workspaces: list[Workspace], invalid: list[InvalidEntry]) -> RunSummary:
+    def export(
+        self,
+        workspaces: list[Workspace],
+        invalid: list[InvalidEntry],
+        target: Target | None = None,
+    ) -> RunSummary:
+        """Every workspace in turn; `target` (an on-demand `sync` or `backfill`) polls its
+        campaigns now, or queues their history, on top of what the planner chose."""
+        self.target = target
         summary = RunSummary(run_id=self.run.run_id, invalid_entries=list(invalid))
         for entry in invalid:
             logger.error("invalid secret entry", entry=entry.label, problem=entry.problem)
@@ -113,6 +126,18 @@ class Exporter:
         if workspace.campaigns is not None:
             plan.track(workspace.campaigns, now)
             plan.listed_at = None  # the configured set, not the list: list again if it goes
+        try:
+            control = self._control(workspace, plan)
+        except (ClientError, BotoCoreError) as exc:
+            result.status, result.error = "failed", f"AWS error ({type(exc).__name__})"
+            logger.error("control item not read", workspace=workspace.name, error=str(exc))
+            return
+        if control.workspace_paused:
+            result.status = "paused"
+            logger.info("workspace paused", workspace=workspace.name)
+            return
+        self.paused = control.paused_campaigns
+        result.paused_campaigns = sorted(c for c in plan.campaigns if c in self.paused)
         if not guard.allows(Purpose.FRESH):
             result.status, result.quota_limited = "quota_wait", True
             result.deferred_campaigns = list(plan.campaigns)
@@ -128,7 +153,7 @@ class Exporter:
         group = CommitGroup(self.run, workspace.name)
         try:
             choice = self._choose(workspace, plan, guard)
-            backfills = self._backfills(plan, choice, guard)
+            backfills = self._backfills(plan, choice, guard, control)
             if not (choice.poll or choice.list_campaigns or backfills):
                 result.deferred_campaigns = choice.deferred
                 return  # nothing due: no call at all
@@ -146,12 +171,12 @@ class Exporter:
                     plan.listed_at, plan.list_pages = now, max(1, -(-len(listed) // PER_PAGE))
                     result.campaign_list_refreshed = True
                     choice = self._choose(workspace, plan, guard, listed=True)
-                    backfills = self._backfills(plan, choice, guard)
+                    backfills = self._backfills(plan, choice, guard, control)
                 result.campaigns = len(plan.campaigns)
                 result.deferred_campaigns = [c for c in choice.deferred if c not in backfills]
                 polled = set(choice.poll)
                 opening = Opening(
-                    self, workspace, (*choice.poll, *backfills), client, group, result
+                    self, workspace, (*choice.poll, *backfills), client, group, result, control
                 )
                 try:
                     due = (s for s in opening if s.campaign_id in polled)
@@ -189,6 +214,37 @@ class Exporter:
             if stored is not None and choice is not None and changed:
                 self._keep_plan(workspace, stored, syncs, choice, result)
             self._report_freshness(plan, choice, result)
+            self._drop_met_requests(workspace, control, result)
+
+    def _control(self, workspace: Workspace, plan: WorkspacePlan) -> Control:
+        """The workspace's control item; an on-demand `backfill` first adds its request."""
+        controls = ControlStore(self.run.store.ddb, self.run.store.table)
+        target = self._target_for(workspace)
+        if target is not None and target.action == "backfill":
+            ids = target.campaigns or tuple(plan.campaigns)
+            controls.request_history(
+                workspace.name,
+                ids,
+                format_timestamp(target.from_instant),
+                format_timestamp(target.to_instant),
+            )
+        return controls.load(workspace.name)
+
+    def _target_for(self, workspace: Workspace) -> Target | None:
+        target = self.target
+        return target if target is not None and target.workspace == workspace.name else None
+
+    def _drop_met_requests(
+        self, workspace: Workspace, control: Control, result: WorkspaceResult
+    ) -> None:
+        met = [c for c in result.history_met if c in control.history_requests]
+        controls = ControlStore(self.run.store.ddb, self.run.store.table)
+        for campaign_id in met:
+            lo, hi = control.history_requests[campaign_id]
+            try:
+                controls.drop_history_request(workspace.name, campaign_id, lo, hi)
+            except (ClientError, BotoCoreError):
+                logger.warning("history request not dropped", campaign_id=campaign_id)
 
     def _open_http(self, workspace: Workspace) -> AbstractContextManager[httpx.Client]:
         """The workspace's HTTP client; a key httpx cannot put in a header fails the workspace
@@ -204,7 +260,7 @@ class Exporter:
         self, workspace: Workspace, plan: WorkspacePlan, guard: QuotaGuard, listed: bool = False
     ) -> Choice:
         listing = workspace.campaigns is None
-        ids = tuple(plan.campaigns)
+        ids = tuple(c for c in plan.campaigns if c not in self.paused)
         list_cost = plan.list_pages if listing and not listed else 0
         # What a run polling everything would cost, over every workspace of the key: the
         # share of the quota a backfill leaves for fresh polls (QuotaGuard.floor).
@@ -223,6 +279,18 @@ class Exporter:
             demand=len(ids) + list_cost,
         )
         choice = self.planner.choose(plan, ids, budget, now, listing and not listed)
+        target = self._target_for(workspace)
+        if target is not None and target.action == "sync":
+            # on demand: the named campaigns (or all) now, first; the planner's choice after
+            wanted = [c for c in (target.campaigns or ids) if c not in self.paused]
+            plan.track(wanted, now)
+            poll = list(dict.fromkeys([*wanted, *choice.poll]))
+            choice = replace(
+                choice,
+                poll=poll,
+                deferred=[c for c in choice.deferred if c not in set(poll)],
+                list_campaigns=choice.list_campaigns and not wanted,
+            )
         if choice.starved:
             logger.warning(
                 "the quota cannot poll every campaign within the maximum interval",
@@ -231,12 +299,24 @@ class Exporter:
             )
         return choice
 
-    def _backfills(self, plan: WorkspacePlan, choice: Choice, guard: QuotaGuard) -> list[str]:
-        """Campaigns whose history is still to read, not polled this run, when the backfill
-        share of the quota allows it."""
+    def _backfills(
+        self, plan: WorkspacePlan, choice: Choice, guard: QuotaGuard, control: Control
+    ) -> list[str]:
+        """Campaigns whose history is still to read (or asked for), not polled this run, when
+        the backfill share of the quota allows it. A campaign with a history request is
+        opened also without it: the request goes into its state."""
         polled = set(choice.poll)
-        waiting = [c for c, p in plan.campaigns.items() if p.backfilling and c not in polled]
-        return waiting if waiting and guard.allows(Purpose.BACKFILL) else []
+        waiting = [
+            c
+            for c, p in plan.campaigns.items()
+            if p.backfilling and c not in polled and not control.paused(c)
+        ]
+        asked = [
+            c
+            for c in control.history_requests
+            if c not in polled and c not in set(waiting) and not control.paused(c)
+        ]
+        return [*(waiting if waiting and guard.allows(Purpose.BACKFILL) else []), *asked]
 
     def _load_plan(self, workspace: Workspace, result: WorkspaceResult) -> StoredPlan | None:
         try:
@@ -292,7 +372,8 @@ class Exporter:
         now = self.run.clock.now().timestamp()
         lags = [
             now - (p.watermark if p.watermark is not None else p.seen_at)
-            for p in plan.campaigns.values()
+            for c, p in plan.campaigns.items()
+            if c not in self.paused
         ]
         result.max_lag_seconds = max(lags) if lags else None
         # by this run's intervals (the planner recomputes them every run, so the ones a poll
@@ -301,6 +382,7 @@ class Exporter:
         dues = [
             self.planner.due_at(p, intervals[c]) if c in intervals else p.due_at
             for c, p in plan.campaigns.items()
+            if c not in self.paused
         ]
         known = [d for d in dues if d is not None]
         result.next_due_at = min(known) if known else None
@@ -499,9 +581,11 @@ class Opening:
         client: LeadLexClient,
         group: CommitGroup,
         result: WorkspaceResult,
+        control: Control,
     ):
         self.exporter = exporter
         self.run = exporter.run
+        self.control = control
         self.workspace = workspace
         self.client = client
         self.group = group
@@ -571,4 +655,10 @@ class Opening:
                 raise
         sync = CampaignSync(self.run, name, campaign_id, self.client, checkpoint, self.group)
         sync.stats = stats
+        request = self.control.history_requests.get(campaign_id)
+        if request is not None:
+            met, outcome = sync.extend_history(*map(require_timestamp, request))
+            result.requests[campaign_id] = outcome
+            if met:
+                result.history_met.append(campaign_id)
         self.syncs.append(sync)

@@ -23,6 +23,7 @@ from typing import Any
 from leadlex_exporter.timestamps import parse_timestamp
 
 _ENTRY = struct.Struct(">8sq")  # id hash, timestamp in whole seconds
+PAGE_SIZE = 100  # events per page the walks ask for (leadlex.PER_PAGE)
 
 
 def id_hash(event_id: object) -> bytes:
@@ -82,6 +83,7 @@ class Walk:
     frontier: str | None = None  # ISO instant of the oldest timestamp seen in this walk
     frontier_ids: list[bytes] = field(default_factory=list)
     unplaced_ids: list[bytes] = field(default_factory=list)  # records without a timestamp
+    total: int | None = None  # the API's count of the window's events (meta.total), last read
 
     @property
     def hi_instant(self) -> datetime:
@@ -102,6 +104,7 @@ class Walk:
             "frontier": self.frontier,
             "frontier_ids": _b64(self.frontier_ids),
             "unplaced_ids": _b64(self.unplaced_ids),
+            **({"total": self.total} if self.total is not None else {}),
         }
 
     @classmethod
@@ -116,7 +119,16 @@ class Walk:
             frontier=data.get("frontier"),
             frontier_ids=_unb64(data.get("frontier_ids")),
             unplaced_ids=_unb64(data.get("unplaced_ids")),
+            total=int(data["total"]) if data.get("total") is not None else None,
         )
+
+    def progress(self) -> tuple[int, int] | None:
+        """(events, calls) still to read in this walk, by the API's count; None before the
+        first page."""
+        if self.total is None:
+            return None
+        events = max(0, self.total - (self.next_page - 1) * PAGE_SIZE)
+        return events, -(-events // PAGE_SIZE)
 
 
 @dataclass
@@ -124,6 +136,10 @@ class CampaignState:
     watermark: str | None = None  # windows up to here are done (or owned by the backfill walk)
     backfill: Walk | None = None
     fresh: Walk | None = None
+    # The lower bound of the history this campaign exports: the first sync's from_date, then
+    # that of every history load asked for since (`backfill` in the CLI); "" for all the API
+    # holds. Events older than it were never read.
+    history_from: str | None = None
 
     def to_json(self) -> str:
         return json.dumps(
@@ -131,6 +147,7 @@ class CampaignState:
                 "watermark": self.watermark,
                 "backfill": self.backfill.to_json() if self.backfill else None,
                 "fresh": self.fresh.to_json() if self.fresh else None,
+                **({"history_from": self.history_from} if self.history_from is not None else {}),
             },
             separators=(",", ":"),
         )
@@ -144,6 +161,7 @@ class CampaignState:
             watermark=data.get("watermark"),
             backfill=Walk.from_json(data.get("backfill")),
             fresh=Walk.from_json(data.get("fresh")),
+            history_from=data.get("history_from"),
         )
 
 

@@ -13,7 +13,7 @@ from leadlex_exporter.workspaces import InvalidEntry
 @dataclass
 class WorkspaceResult:
     name: str
-    status: str = "ok"  # ok | failed | quota_wait | stopped
+    status: str = "ok"  # ok | failed | quota_wait | stopped | paused
     error: str | None = None
     campaigns: int = 0
     failed_campaigns: dict[str, str] = field(default_factory=dict)
@@ -32,6 +32,9 @@ class WorkspaceResult:
     backfill_waiting: bool = False  # the backfill share of the quota is spent for today
     max_lag_seconds: float | None = None  # the worst campaign: now minus its last window end
     next_due_at: float | None = None  # Unix seconds: the next campaign due
+    paused_campaigns: list[str] = field(default_factory=list)
+    requests: dict[str, str] = field(default_factory=dict)  # history requests: what happened
+    history_met: list[str] = field(default_factory=list)  # requests with nothing left to queue
 
     def add(self, stats: CampaignStats) -> None:
         for name in (
@@ -56,7 +59,7 @@ class RunSummary:
     @property
     def ok(self) -> bool:
         return not self.invalid_entries and all(
-            w.status in ("ok", "quota_wait", "stopped") and not w.failed_campaigns
+            w.status in ("ok", "quota_wait", "stopped", "paused") and not w.failed_campaigns
             for w in self.workspaces
         )
 
@@ -98,6 +101,8 @@ class RunSummary:
                         None if w.max_lag_seconds is None else round(w.max_lag_seconds)
                     ),
                     "next_due_at": _iso(w.next_due_at),
+                    "paused_campaigns": w.paused_campaigns,
+                    "history_requests": w.requests,
                 }
                 for w in self.workspaces
             ],

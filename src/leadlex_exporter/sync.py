@@ -178,6 +178,32 @@ class CampaignSync:
         end = format_timestamp(self.run.window_end)
         self.state.backfill = Walk("backfill", lo, end)
         self.state.watermark = end
+        self.state.history_from = lo or ""
+
+    def extend_history(self, lo: datetime, hi: datetime) -> tuple[bool, str]:
+        """Queue the history [lo, hi] this campaign never read (`backfill` of the CLI) as its
+        backfill walk. Returns whether the request is met (nothing more to queue) and what
+        happened. Only history older than `history_from` is read: what the campaign exported
+        already is never asked for again. The walk starts with its frontier just below
+        `history_from`, so a record at that instant (exported by the walk before) is skipped.
+        The walk and the new `history_from` are committed together with its first page."""
+        state = self.state
+        if state.watermark is None:
+            return False, "waiting for the first sync to start"
+        if state.backfill is not None:
+            return False, "waiting for the history walk in progress"
+        if state.history_from is None:
+            return True, "not queued: this checkpoint does not record where its history starts"
+        if state.history_from == "":
+            return True, "nothing to read: the history is complete"
+        start = require_timestamp(state.history_from)
+        if lo >= start:
+            return True, f"nothing to read: the history already starts at {state.history_from}"
+        end = min(hi, start)
+        walk = Walk("backfill", format_timestamp(lo), format_timestamp(end))
+        walk.frontier = (start - timedelta(microseconds=1)).isoformat()
+        state.backfill, state.history_from = walk, walk.lo
+        return False, f"history from {walk.lo} to {walk.hi} queued"
 
     def _fresh_allowed(self) -> bool:
         """Fresh windows may start once the backfill has walked below their lower bound."""
@@ -204,7 +230,7 @@ class CampaignSync:
         while (until is None or not until()) and not self.stopped:
             page = yield ahead or self._fetch(walk, walk.next_page, purpose)
             ahead = None
-            self._total = page.total
+            self._total = walk.total = page.total
             more = page.total is not None and walk.next_page * PER_PAGE < page.total
             if until is None and page.events and more:
                 ahead = self._fetch(walk, walk.next_page + 1, purpose)

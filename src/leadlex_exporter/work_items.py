@@ -23,16 +23,17 @@ class WorkItem:
     fingerprint: str
     workspaces: tuple[str, ...]  # names, for logs; the worker takes the secret's current list
     dispatched_at: str
+    target: dict[str, Any] | None = None  # an on-demand run (targets.py), as the payload gave it
 
     def body(self) -> str:
-        return json.dumps(
-            {
-                "fingerprint": self.fingerprint,
-                "workspaces": list(self.workspaces),
-                "dispatched_at": self.dispatched_at,
-            },
-            separators=(",", ":"),
-        )
+        body: dict[str, Any] = {
+            "fingerprint": self.fingerprint,
+            "workspaces": list(self.workspaces),
+            "dispatched_at": self.dispatched_at,
+        }
+        if self.target is not None:
+            body["target"] = self.target
+        return json.dumps(body, separators=(",", ":"))
 
     @classmethod
     def from_body(cls, body: str) -> WorkItem:
@@ -46,16 +47,21 @@ class WorkItem:
             raise ConfigurationError("a work item without a key fingerprint")
         if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
             raise ConfigurationError("a work item whose workspaces are not a list of names")
-        return cls(fingerprint, tuple(names), str(data.get("dispatched_at", "")))
+        target = data.get("target")
+        if target is not None and not isinstance(target, dict):
+            raise ConfigurationError("a work item whose target is not an object")
+        return cls(fingerprint, tuple(names), str(data.get("dispatched_at", "")), target)
 
 
-def work_items(workspaces: list[Workspace], now: datetime) -> list[WorkItem]:
+def work_items(
+    workspaces: list[Workspace], now: datetime, target: dict[str, Any] | None = None
+) -> list[WorkItem]:
     """One item per key, in the secret's order of first appearance."""
     names: dict[str, list[str]] = {}
     for workspace in workspaces:
         names.setdefault(workspace.key_fingerprint, []).append(workspace.name)
     stamp = now.isoformat()
-    return [WorkItem(fp, tuple(group), stamp) for fp, group in names.items()]
+    return [WorkItem(fp, tuple(group), stamp, target) for fp, group in names.items()]
 
 
 def send_work(sqs: Any, queue_url: str, items: list[WorkItem]) -> None:

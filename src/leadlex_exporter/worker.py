@@ -28,9 +28,11 @@ from aws_lambda_powertools.utilities.batch import (
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from botocore.exceptions import BotoCoreError, ClientError
 
-from leadlex_exporter import metrics
+from leadlex_exporter import metrics, targets
 from leadlex_exporter.clock import Clock, SystemClock
+from leadlex_exporter.control import ControlStore
 from leadlex_exporter.exporter import Exporter, HttpFactory
 from leadlex_exporter.key_lease import KeyLease
 from leadlex_exporter.runtime import (
@@ -43,6 +45,7 @@ from leadlex_exporter.runtime import (
 )
 from leadlex_exporter.settings import Settings
 from leadlex_exporter.summary import RunSummary
+from leadlex_exporter.targets import Target
 from leadlex_exporter.tracing import run_traced, trace_sdk_calls
 from leadlex_exporter.work_items import WorkItem
 
@@ -125,12 +128,41 @@ class KeyExport:
             workspaces=[w.name for w in mine],
             window_end=run.window_end.isoformat(),
         )
+        target = self._target(work)
+        if target is not None:
+            mine = [w for w in mine if w.name == target.workspace]
         try:
-            summary = Exporter(run, self.http_factory).export(mine, [])
+            summary = Exporter(run, self.http_factory).export(mine, [], target)
         finally:
             lease.release(work.fingerprint, run.run_id)
+        self._record(summary, work.fingerprint)
         metrics.publish(
             summary, os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "LeadLexExporter"), SERVICE
         )
         logger.info("run finished", summary=summary.as_dict())
         return summary
+
+    def _target(self, work: WorkItem) -> Target | None:
+        if work.target is None:
+            return None
+        target = targets.parse(work.target, self.clock.now().date())
+        logger.info("on-demand run", target=target.to_json())
+        return target
+
+    def _record(self, summary: RunSummary, fingerprint: str) -> None:
+        """Each workspace's last run, for `status` (control.py); a failure here loses only that."""
+        controls = ControlStore(
+            self.session.client("dynamodb", config=AWS_CONFIG), self.settings.checkpoint_table
+        )
+        finished = self.clock.now().replace(microsecond=0).isoformat()
+        for outcome in summary.as_dict()["workspaces"]:
+            outcome = {
+                **outcome,
+                "run_id": summary.run_id,
+                "finished_at": finished,
+                "key_fingerprint": fingerprint,
+            }
+            try:
+                controls.record_run(outcome["workspace"], outcome)
+            except (ClientError, BotoCoreError) as exc:
+                logger.warning("run status not recorded", error=type(exc).__name__)

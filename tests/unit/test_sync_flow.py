@@ -77,9 +77,11 @@ def test_idle_run_costs_one_call_per_campaign(stack, api, clock):
     # transaction commits both windows and releases both leases.
     assert writes.count("before-call.dynamodb.UpdateItem") == 2 + 2
     assert writes.count("before-call.dynamodb.TransactWriteItems") == 1
-    # the key's quota memory and the workspace's poll plan
-    assert writes.count("before-call.dynamodb.PutItem") == 2
-    assert len(writes) == 9  # with the quota's and the plan's GetItem, the key lease's 2 writes
+    # the key's quota memory, the workspace's poll plan and its last run (control.py)
+    assert writes.count("before-call.dynamodb.PutItem") == 3
+    # with the GetItem of the quota, the plan and the control item (pauses, history requests)
+    assert writes.count("before-call.dynamodb.GetItem") == 3
+    assert len(writes) == 11
     assert not [i for i in stack.items() if "lease_owner" in i]
     assert event_calls(api) == 2
     assert len(api.calls) == 2
