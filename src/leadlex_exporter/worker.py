@@ -130,7 +130,10 @@ class KeyExport:
         finally:
             lease.release(work.fingerprint, run.run_id)
         metrics.publish(
-            summary, os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "LeadLexExporter"), SERVICE
+            summary,
+            os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "LeadLexExporter"),
+            SERVICE,
+            per_workspace=self.settings.workspace_metrics,
         )
         logger.info("run finished", summary=summary.as_dict())
         return summary
