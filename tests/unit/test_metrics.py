@@ -4,9 +4,10 @@ up; a set per workspace too only when asked for (WORKSPACE_METRICS)."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from leadlex_exporter.context import CampaignStats
-from leadlex_exporter.metrics import publish
+from leadlex_exporter.metrics import publish, publish_dispatch
 from leadlex_exporter.summary import RunSummary, WorkspaceResult
 
 
@@ -162,3 +163,34 @@ def test_a_run_without_workspaces_reports_zero_counts_and_no_gauges(capsys, monk
     assert run["RunsSucceeded"] == [1.0]
     assert "MaxLagSeconds" not in run
     assert "QuotaRemaining" not in run
+
+
+def metric_keys(text: str) -> set[tuple[str, tuple[str, ...]]]:
+    """Distinct (metric name, dimension names): what CloudWatch bills as one custom metric each
+    (for a given workspace name)."""
+    return {
+        (metric["Name"], tuple(sorted(dimensions)))
+        for line in emf_lines(text)
+        for directive in line["_aws"]["CloudWatchMetrics"]
+        for dimensions in directive["Dimensions"]
+        for metric in directive["Metrics"]
+    }
+
+
+def test_readme_cost_counts_the_metrics_the_code_emits(capsys, monkeypatch):
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "false")
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    summary = three_workspaces()
+    summary.workspaces = summary.workspaces[:1]  # every figure known
+
+    publish(summary, "LeadLexExporter", "leadlex-exporter")
+    publish_dispatch(1, 0, "LeadLexExporter", "leadlex-exporter")
+    default = metric_keys(capsys.readouterr().out)
+    publish(summary, "LeadLexExporter", "leadlex-exporter", per_workspace=True)
+    per_workspace = metric_keys(capsys.readouterr().out) - default
+
+    assert all(dimensions == ("service",) for _, dimensions in default)
+    assert all(dimensions == ("service", "workspace") for _, dimensions in per_workspace)
+    total = len(default) + len(per_workspace) * 50
+    assert f"{len(default)} + {len(per_workspace)} x 50 = {total}: ${total * 0.30:.2f}" in readme
+    assert f"| {len(default)}: ${len(default) * 0.30:.2f} |" in readme
