@@ -36,6 +36,8 @@ class Settings:
     rate_limit_wait_seconds: int = 60
     poll_planning: str = "even"  # even: the planner; greedy: every campaign at every run
     work_queue_url: str = ""  # the dispatcher's work queue (the worker does not need it)
+    # metrics per workspace too (a custom metric per name and workspace), not only per run
+    workspace_metrics: bool = False
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -69,6 +71,10 @@ class Settings:
         if planning not in ("even", "greedy"):
             problems.append(f"POLL_PLANNING must be even or greedy, got {planning!r}")
         values["poll_planning"] = planning
+        per_workspace = env.get("WORKSPACE_METRICS", "").strip()
+        if per_workspace.lower() not in ("", "true", "false"):
+            problems.append(f"WORKSPACE_METRICS must be true or false, got {per_workspace!r}")
+        values["workspace_metrics"] = per_workspace.lower() == "true"
         types = env.get("NOTIFY_EVENT_TYPES", "clicked,replied")
         values["notify_event_types"] = frozenset(t.strip() for t in types.split(",") if t.strip())
         numbers: dict[str, tuple[str, int, int, int]] = {

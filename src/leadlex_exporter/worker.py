@@ -137,7 +137,10 @@ class KeyExport:
             lease.release(work.fingerprint, run.run_id)
         self._record(summary, work.fingerprint)
         metrics.publish(
-            summary, os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "LeadLexExporter"), SERVICE
+            summary,
+            os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "LeadLexExporter"),
+            SERVICE,
+            per_workspace=self.settings.workspace_metrics,
         )
         logger.info("run finished", summary=summary.as_dict())
         return summary

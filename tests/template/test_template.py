@@ -146,6 +146,7 @@ def test_environment_carries_every_setting_the_code_reads(
         "MAX_POLL_INTERVAL_MINUTES": ("MaxPollIntervalMinutes", 360),
         "POWERTOOLS_LOG_LEVEL": ("LogLevel", "INFO"),
         "TRACE_SDK_CALLS": ("TraceSdkCalls", "false"),
+        "WORKSPACE_METRICS": ("WorkspaceMetrics", "false"),
     }
     for variable, (parameter, default) in by_parameter.items():
         assert env[variable] == {"Ref": parameter}
@@ -286,7 +287,7 @@ def test_alarms_watch_errors_dead_letters_staleness_and_quota(
     parameters = template["Parameters"]
 
     assert ("AWS/Lambda", "Errors") in watched
-    # QuotaExhausted carries a workspace dimension, so its alarm aggregates over all of them.
+    # a Metrics Insights query: the maximum over every worker's runs
     assert any("MAX(QuotaExhausted) FROM SCHEMA(LeadLexExporter" in q for q in queries)
     assert dlq_alarm_targets == dead_letter_queues
     # Data staleness, not runs: no alarm counts successful runs any more.
@@ -409,3 +410,181 @@ def test_worker_may_consume_its_queue_and_write_the_export(
     }
     assert {"ExportObjects", "NotifyEvents", "Checkpoints", "ReadApiKeys"} <= set(statements)
     assert "dynamodb:UpdateItem" in statements["Checkpoints"]["Action"]  # leases
+
+
+def _emitted_metrics(monkeypatch: pytest.MonkeyPatch, capsys: Any, **kwargs: Any) -> dict:
+    """{metric name: [sorted dimension names, ...]} of the EMF lines the code prints for a run
+    with every figure known, and for a dispatcher tick."""
+    from leadlex_exporter.context import CampaignStats
+    from leadlex_exporter.metrics import publish, publish_dispatch
+    from leadlex_exporter.summary import RunSummary, WorkspaceResult
+
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "false")  # the suite silences them
+    capsys.readouterr()
+    result = WorkspaceResult(
+        name="acme", stats=CampaignStats(), quota_remaining=5, max_lag_seconds=1.0
+    )
+    result.api_clock_skew = 1.0
+    publish(RunSummary(run_id="r", workspaces=[result]), "LeadLexExporter", "svc", **kwargs)
+    publish_dispatch(1, 0, "LeadLexExporter", "svc")
+    emitted: dict[str, list[list[str]]] = {}
+    for line in capsys.readouterr().out.splitlines():
+        document = json.loads(line)
+        (directive,) = document["_aws"]["CloudWatchMetrics"]
+        assert directive["Namespace"] == "LeadLexExporter"
+        for metric in directive["Metrics"]:
+            emitted.setdefault(metric["Name"], []).extend(
+                sorted(d) for d in directive["Dimensions"]
+            )
+    return emitted
+
+
+def _dashboard(resources: dict[str, Any], template: dict[str, Any]) -> dict[str, Any]:
+    """The dashboard body as JSON: `${Resource.Attr}` in strings becomes `<Resource.Attr>`,
+    a bare `${Parameter}` (a number) its default."""
+    (dashboard,) = [r for r in resources.values() if r["Type"] == "AWS::CloudWatch::Dashboard"]
+    body = dashboard["Properties"]["DashboardBody"]["Fn::Sub"]
+    assert isinstance(body, str)
+    body = re.sub(r"\$\{([^}]+)\}(?=[^\"]*\"[,\]}])", r"<\1>", body)
+    defaults = template["Parameters"]
+    body = re.sub(r"\$\{(\w+)\}", lambda m: str(defaults[m.group(1)]["Default"]), body)
+    return json.loads(body)
+
+
+def _dashboard_metrics(body: dict[str, Any]) -> list[tuple[str, str, dict[str, str]]]:
+    """(namespace, metric, dimensions) of every metric the dashboard's graphs draw."""
+    drawn = []
+    for widget in body["widgets"]:
+        for row in widget["properties"].get("metrics", []):
+            fields = [f for f in row if isinstance(f, str)]
+            if fields:
+                namespace, name, *dimensions = fields
+                drawn.append(
+                    (namespace, name, dict(zip(dimensions[::2], dimensions[1::2], strict=True)))
+                )
+    return drawn
+
+
+def test_dashboard_draws_metrics_the_code_emits_without_the_workspace_dimension(
+    template: dict[str, Any],
+    resources: dict[str, Any],
+    env: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: Any,
+) -> None:
+    emitted = _emitted_metrics(monkeypatch, capsys)
+    drawn = _dashboard_metrics(_dashboard(resources, template))
+    ours = {(name, tuple(sorted(dims))) for ns, name, dims in drawn if ns == "LeadLexExporter"}
+    services = {dims["service"] for ns, _, dims in drawn if ns == "LeadLexExporter"}
+
+    wanted = {
+        "MaxLagSeconds",
+        "ApiCalls",
+        "QuotaRemaining",
+        "EventsExported",
+        "EventsNotified",
+        "CampaignsFailed",
+        "WorkspaceFailed",
+        "RunsFailed",
+    }
+    assert wanted <= {name for name, _ in ours}
+    for name, dimensions in ours:
+        assert [list(dimensions)] == emitted[name], f"{name}: drawn as the code emits it"
+    assert services == {env["POWERTOOLS_SERVICE_NAME"]}
+
+
+def test_dashboard_shows_function_errors_and_every_queue_depth_and_age(
+    template: dict[str, Any], resources: dict[str, Any]
+) -> None:
+    body = _dashboard(resources, template)
+    drawn = _dashboard_metrics(body)
+    errors = {
+        dims["FunctionName"] for ns, name, dims in drawn if (ns, name) == ("AWS/Lambda", "Errors")
+    }
+    queues = {
+        name: {dims["QueueName"] for ns, n, dims in drawn if ns == "AWS/SQS" and n == name}
+        for name in ("ApproximateNumberOfMessagesVisible", "ApproximateAgeOfOldestMessage")
+    }
+    alarms_widget = [w for w in body["widgets"] if w["type"] == "alarm"]
+    alarmed = {
+        arn.strip("<>").removesuffix(".Arn")
+        for w in alarms_widget
+        for arn in w["properties"]["alarms"]
+    }
+
+    assert errors == {"<DispatcherFunction>", "<WorkerFunction>"}
+    for queue in ("WorkQueue", "WorkDeadLetterQueue", "NotifyQueue", "NotifyDeadLetterQueue"):
+        assert resources[queue]["Type"] == "AWS::SQS::Queue"
+        assert f"<{queue}.QueueName>" in queues["ApproximateNumberOfMessagesVisible"]
+        assert f"<{queue}.QueueName>" in queues["ApproximateAgeOfOldestMessage"]
+    assert "NotifyQueueAgeAlarm" in alarmed
+    assert all(resources[name]["Type"] == "AWS::CloudWatch::Alarm" for name in alarmed)
+    assert all("Condition" not in resources[name] for name in alarmed)
+
+
+def test_dashboard_url_is_an_output(template: dict[str, Any], resources: dict[str, Any]) -> None:
+    url = template["Outputs"]["DashboardUrl"]["Value"]["Fn::Sub"]
+
+    assert "#dashboards:name=${" in url
+    (name,) = re.findall(r"name=\$\{(\w+)\}", url)
+    assert resources[name]["Type"] == "AWS::CloudWatch::Dashboard"
+
+
+def test_notify_queue_age_alarm_fires_well_before_messages_expire(
+    template: dict[str, Any], resources: dict[str, Any]
+) -> None:
+    alarm = resources["NotifyQueueAgeAlarm"]["Properties"]
+    (watched,) = [q["MetricStat"] for q in alarm["Metrics"] if "MetricStat" in q]
+    (shown,) = [q for q in alarm["Metrics"] if q.get("ReturnData")]
+    parameter = template["Parameters"]["NotifyQueueAgeAlarmHours"]
+    queue = resources["NotifyQueue"]["Properties"]
+    retries_seconds = queue["VisibilityTimeout"] * queue["RedrivePolicy"]["maxReceiveCount"]
+
+    assert watched["Metric"]["Namespace"] == "AWS/SQS"
+    assert watched["Metric"]["MetricName"] == "ApproximateAgeOfOldestMessage"
+    assert watched["Metric"]["Dimensions"] == [
+        {"Name": "QueueName", "Value": {"Fn::GetAtt": ["NotifyQueue", "QueueName"]}}
+    ]
+    assert watched["Stat"] == "Maximum"
+    assert shown["Expression"] == "oldestSeconds / 3600"  # hours, as the threshold
+    assert alarm["Threshold"] == {"Ref": "NotifyQueueAgeAlarmHours"}
+    assert alarm["ComparisonOperator"] == "GreaterThanThreshold"
+    # well before the queue drops messages, and never for the redelivery of a failing record
+    assert parameter["MaxValue"] * 3600 < queue["MessageRetentionPeriod"]
+    assert parameter["Default"] * 3600 <= queue["MessageRetentionPeriod"] / 2
+    assert parameter["MinValue"] * 3600 > retries_seconds
+    assert alarm["AlarmActions"] == {
+        "Fn::If": ["HasAlarmEmail", [{"Ref": "AlarmTopic"}], {"Ref": "AWS::NoValue"}]
+    }
+    assert alarm["OKActions"] == alarm["AlarmActions"]
+
+
+def test_metric_alarms_query_the_dimensions_the_code_emits_by_default(
+    resources: dict[str, Any], monkeypatch: pytest.MonkeyPatch, capsys: Any
+) -> None:
+    emitted = _emitted_metrics(monkeypatch, capsys)
+    queries = [
+        q["Expression"]
+        for r in resources.values()
+        if r["Type"] == "AWS::CloudWatch::Alarm"
+        for q in r["Properties"].get("Metrics", [])
+        if "SCHEMA(" in q.get("Expression", "")
+    ]
+
+    assert len(queries) == 2  # data stale, quota exhausted
+    for query in queries:
+        match = re.search(r"SELECT MAX\((\w+)\) FROM SCHEMA\(LeadLexExporter, ([\w, ]+)\)", query)
+        assert match, query
+        name, dimensions = match.group(1), sorted(d.strip() for d in match.group(2).split(","))
+        assert [dimensions] == emitted[name], query
+
+
+def test_per_workspace_metrics_are_opt_in_and_only_add_to_the_default(
+    monkeypatch: pytest.MonkeyPatch, capsys: Any
+) -> None:
+    default = _emitted_metrics(monkeypatch, capsys)
+    opted_in = _emitted_metrics(monkeypatch, capsys, per_workspace=True)
+
+    assert not [name for name, sets in default.items() if any("workspace" in s for s in sets)]
+    assert set(opted_in) == set(default)
+    assert opted_in["MaxLagSeconds"] == [["service", "workspace"], ["service"]]

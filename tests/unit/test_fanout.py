@@ -270,3 +270,29 @@ def test_a_body_that_is_no_work_item_fails_its_record(stack, api, clock, body):
 
     assert len(source.responses[0]["batchItemFailures"]) == 1
     assert api.calls == []
+
+
+@pytest.mark.parametrize(("flag", "per_workspace"), [("", False), ("true", True)])
+def test_the_worker_publishes_workspace_metrics_only_when_asked(
+    stack, api, clock, capsys, monkeypatch, flag, per_workspace
+):
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "false")  # the suite silences them
+    given_two_keys(stack, api, clock)
+    dispatch(settings_of(stack), clock, platform())
+    source = EventSource(platform().client("sqs"), stack.work_queue_url)
+    settings = Settings.from_env({**stack.env(), "WORKSPACE_METRICS": flag})
+    export = KeyExport(settings, clock, stack.session, lambda key: nullcontext(api.client(key)))
+    recorder = Recorder(export)
+    capsys.readouterr()
+
+    assert source.poll(worker(recorder), LambdaContext(900)) == 1
+
+    (summary,) = recorder.summaries
+    lines = [json.loads(x) for x in capsys.readouterr().out.splitlines() if '"_aws"' in x]
+    runs = [line for line in lines if "RunsSucceeded" in line]
+    workspaces = sorted(line["workspace"] for line in lines if "workspace" in line)
+    assert len(runs) == 1
+    assert "workspace" not in runs[0]
+    assert runs[0]["EventsExported"] == [float(sum(w.stats.exported for w in summary.workspaces))]
+    assert runs[0]["EventsExported"] > [0.0]
+    assert workspaces == (sorted(w.name for w in summary.workspaces) if per_workspace else [])

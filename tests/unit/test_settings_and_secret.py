@@ -148,3 +148,21 @@ def test_a_key_httpx_cannot_send_fails_its_workspace_only(stack, api, clock, cap
     assert by_name["ok"]["status"] == "ok"
     assert by_name["ok"]["events_exported"] == 3
     assert "b" * 20 not in caplog.text + json.dumps(result)
+
+
+@pytest.mark.parametrize(("value", "expected"), [("", False), ("false", False), ("TRUE", True)])
+def test_workspace_metrics_are_opt_in(value, expected):
+    env = {"EXPORT_BUCKET": "b", "NOTIFY_QUEUE_URL": "q", "CHECKPOINT_TABLE": "t"}
+
+    settings = Settings.from_env({**env, "API_KEYS_SECRET_ID": "s", "WORKSPACE_METRICS": value})
+
+    assert settings.workspace_metrics is expected
+
+
+def test_workspace_metrics_other_than_true_or_false_is_named():
+    env = {"EXPORT_BUCKET": "b", "NOTIFY_QUEUE_URL": "q", "CHECKPOINT_TABLE": "t"}
+
+    with pytest.raises(
+        ConfigurationError, match="WORKSPACE_METRICS must be true or false, got 'yes'"
+    ):
+        Settings.from_env({**env, "API_KEYS_SECRET_ID": "s", "WORKSPACE_METRICS": "yes"})
