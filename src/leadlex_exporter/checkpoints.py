@@ -72,6 +72,13 @@ def plan_pk(workspace: str) -> str:
     return f"plan#{quote(workspace, safe='')}"
 
 
+def plan_from_item(item: dict[str, Any] | None) -> StoredPlan:
+    if not item or "plan" not in item:
+        return StoredPlan(WorkspacePlan(), 0)
+    data = json.loads(zlib.decompress(item["plan"]["B"]))
+    return StoredPlan(WorkspacePlan.from_json(data), int(item["version"]["N"]))
+
+
 class PlanTooLargeError(ValueError):
     """The workspace's plan does not fit one DynamoDB item."""
 
@@ -148,6 +155,10 @@ class CheckpointStore:
             pending=json.loads(item["pending"]["S"]) if "pending" in item else None,
             state_ref=item.get("state_ref", {}).get("S"),
         )
+
+    def item_state(self, item: dict[str, Any]) -> CampaignState:
+        """The campaign state an item holds (read from its object when it names one)."""
+        return CampaignState.from_json(self._state_of(item)[0])
 
     def _state_of(self, item: dict[str, Any]) -> tuple[str | None, RecentIds]:
         """The state JSON and recent ids of an item, from S3 when the item names an object."""
@@ -322,10 +333,7 @@ class CheckpointStore:
         item = self.ddb.get_item(
             TableName=self.table, Key={"pk": {"S": plan_pk(workspace)}}, ConsistentRead=True
         ).get("Item")
-        if not item or "plan" not in item:
-            return StoredPlan(WorkspacePlan(), 0)
-        data = json.loads(zlib.decompress(item["plan"]["B"]))
-        return StoredPlan(WorkspacePlan.from_json(data), int(item["version"]["N"]))
+        return plan_from_item(item)
 
     def save_plan(self, workspace: str, stored: StoredPlan) -> bool:
         """Write the plan if nobody did since it was read (False: someone did; read again)."""

@@ -283,7 +283,8 @@ class Exporter:
         if target is not None and target.action == "sync":
             # on demand: the named campaigns (or all) now, first; the planner's choice after
             wanted = [c for c in (target.campaigns or ids) if c not in self.paused]
-            plan.track(wanted, now)
+            for campaign_id in wanted:  # a campaign named before the list has it
+                plan.campaigns.setdefault(campaign_id, CampaignPlan(seen_at=now))
             poll = list(dict.fromkeys([*wanted, *choice.poll]))
             choice = replace(
                 choice,

@@ -1,0 +1,161 @@
+"""Renaming a workspace without starting its campaigns again (`leadlex-exporter rename`).
+
+Checkpoints belong to (workspace name, campaign), so a new name in the secret alone would start
+every campaign from nothing and export its history a second time. `rename` moves the state:
+
+1. It refuses while any campaign of the old name is pending (a crashed commit the next run
+   settles) or leased by a live run, and pauses the old name, so no run moves its checkpoints
+   while they are copied.
+2. It copies every item of the old name (checkpoints, poll plan, control item, last run) to the
+   new one, with no lease; a checkpoint whose state lives in S3 gets a copy of that object under
+   the new key. Copies are conditional (the new name must be unused, or hold this rename's own
+   copies), so running `rename` again after an interruption finishes the job.
+3. It renames the secret's entry (the key is read and written back, never shown), then deletes
+   the old items and their state objects, and restores the pause the workspace had before.
+
+The events already in S3 keep the old name: their records and partition paths say
+`workspace=<old>`. Rewriting them would copy and delete every object, and a reader globbing the
+prefix would see each event twice in between; query both names instead.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+from botocore.exceptions import ClientError
+
+from leadlex_exporter.checkpoints import plan_pk, state_key
+from leadlex_exporter.control import control_pk, status_pk
+
+if TYPE_CHECKING:
+    from leadlex_exporter.cli import Deployment, Progress
+
+
+def rename(deployment: Deployment, old: str, new: str, progress: Progress) -> dict[str, Any]:
+    from leadlex_exporter.cli import CliError, scan
+
+    if not new.strip() or new == old:
+        raise CliError("the new name must differ from the old one and not be empty")
+    ddb, s3 = deployment.client("dynamodb"), deployment.client("s3")
+    table = deployment.table
+    secrets = deployment.client("secretsmanager")
+    document = json.loads(secrets.get_secret_value(SecretId=deployment.secret_id)["SecretString"])
+    entries = document.get("workspaces") if isinstance(document, dict) else None
+    if not isinstance(entries, list):
+        raise CliError("the secret is not a workspaces document")
+    names = [e.get("name") for e in entries if isinstance(e, dict)]
+    if new in names and old in names:
+        raise CliError(f"the secret already has a workspace named {new!r}")
+    if new in names:  # an interrupted rename, past the secret: only the old items are left
+        copies = [i for i in _items_of(scan(deployment), new) if "renamed_from" in i]
+        if not copies or any(i["renamed_from"]["S"] != old for i in copies):
+            raise CliError(f"the secret already has a workspace named {new!r}")
+        leftovers = _items_of(scan(deployment), old)
+        _delete(ddb, s3, deployment.bucket, table, leftovers)
+        return {"from": old, "to": new, "campaigns": 0, "items": len(leftovers), "resumed": True}
+    if old not in names:
+        raise CliError(f"the secret has no workspace named {old!r}")
+
+    now_ms = int(time.time() * 1000)
+    items = _items_of(scan(deployment), old)
+    for item in items:
+        if "pending" in item:
+            raise CliError(
+                f"{item['pk']['S']} has a pending commit; the next run settles it, then retry"
+            )
+        until = int(item.get("lease_until", {}).get("N", "0"))
+        if until > now_ms:
+            raise CliError(f"{item['pk']['S']} is leased by a run until {until // 1000}; retry")
+    control = next((i for i in items if i["pk"]["S"] == control_pk(old)), None)
+    was_paused = bool(control and control.get("paused", {}).get("BOOL"))
+    ddb.update_item(
+        TableName=table,
+        Key={"pk": {"S": control_pk(old)}},
+        UpdateExpression="SET paused = :t",
+        ExpressionAttributeValues={":t": {"BOOL": True}},
+    )
+    items = _items_of(scan(deployment), old)  # again, now that no run can start on it
+    for item in items:
+        until = int(item.get("lease_until", {}).get("N", "0"))
+        if "pending" in item or until > int(time.time() * 1000):
+            _set_paused(ddb, table, old, was_paused)
+            raise CliError(f"{item['pk']['S']} became busy while pausing; retry later")
+
+    progress.total = len(items)
+    campaigns = 0
+    for n, item in enumerate(items, 1):
+        progress.update(n, item["pk"]["S"][:40])
+        copy = _renamed(item, old, new, was_paused)
+        ref = item.get("state_ref", {}).get("S")
+        if ref is not None:
+            target = state_key(copy["pk"]["S"], int(item.get("seq", {}).get("N", "0")))
+            s3.copy_object(
+                Bucket=deployment.bucket,
+                Key=target,
+                CopySource={"Bucket": deployment.bucket, "Key": ref},
+            )
+            copy["state_ref"] = {"S": target}
+        try:
+            ddb.put_item(
+                TableName=table,
+                Item=copy,
+                ConditionExpression="attribute_not_exists(pk) OR renamed_from = :old",
+                ExpressionAttributeValues={":old": {"S": old}},
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                _set_paused(ddb, table, old, was_paused)
+                raise CliError(
+                    f"{copy['pk']['S']} already exists: the name {new!r} was used"
+                ) from None
+            raise
+        campaigns += item["pk"]["S"].startswith("campaign#")
+    progress.done()
+
+    for entry in entries:
+        if isinstance(entry, dict) and entry.get("name") == old:
+            entry["name"] = new
+    secrets.put_secret_value(SecretId=deployment.secret_id, SecretString=json.dumps(document))
+
+    _delete(ddb, s3, deployment.bucket, table, items)
+    return {"from": old, "to": new, "campaigns": campaigns, "items": len(items)}
+
+
+def _delete(ddb: Any, s3: Any, bucket: str, table: str, items: list[dict[str, Any]]) -> None:
+    for item in items:
+        ddb.delete_item(TableName=table, Key={"pk": item["pk"]})
+        ref = item.get("state_ref", {}).get("S")
+        if ref is not None:
+            s3.delete_object(Bucket=bucket, Key=ref)
+
+
+def _items_of(items: Any, workspace: str) -> list[dict[str, Any]]:
+    encoded = quote(workspace, safe="")
+    exact = {plan_pk(workspace), control_pk(workspace), status_pk(workspace)}
+    prefix = f"campaign#{encoded}#"
+    return [i for i in items if i["pk"]["S"] in exact or i["pk"]["S"].startswith(prefix)]
+
+
+def _renamed(item: dict[str, Any], old: str, new: str, was_paused: bool) -> dict[str, Any]:
+    pk = item["pk"]["S"]
+    kind, _, rest = pk.partition("#")
+    _, _, campaign = rest.partition("#")
+    new_pk = f"{kind}#{quote(new, safe='')}" + (f"#{campaign}" if kind == "campaign" else "")
+    copy = {k: v for k, v in item.items() if k not in ("lease_owner", "lease_until")}
+    copy["pk"] = {"S": new_pk}
+    copy["renamed_from"] = {"S": old}
+    if kind == "control":
+        copy["paused"] = {"BOOL": was_paused}
+    return copy
+
+
+def _set_paused(ddb: Any, table: str, workspace: str, paused: bool) -> None:
+    ddb.update_item(
+        TableName=table,
+        Key={"pk": {"S": control_pk(workspace)}},
+        UpdateExpression="SET paused = :p",
+        ExpressionAttributeValues={":p": {"BOOL": paused}},
+    )

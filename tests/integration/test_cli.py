@@ -1,0 +1,217 @@
+"""Every command of `leadlex-exporter` against the local stack: a moto server (with IAM), the
+sandbox API over HTTP, the dispatcher's and the worker's handlers run by the CLI as the local
+event source mapping runs them. The CLI acts as an operator (the administrator's credentials)."""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from leadlex_exporter import cli, runtime
+from tests.conftest import SECRET, Stack
+from tests.integration.conftest import Sandbox
+
+KEY = "wbk_cliA_" + "c" * 44
+DAY = timedelta(days=1)
+
+
+def seed(sandbox: Sandbox) -> datetime:
+    """Two campaigns with five days of events; the first sync reads the last day only."""
+    world = sandbox.world
+    world.add_workspace("acme", api_key=KEY, plan="pro")
+    end = world.clock.now() - timedelta(minutes=6)
+    for number, campaign in enumerate(("cmp_a", "cmp_b")):
+        world.add_campaign("acme", campaign, status="active")
+        world.bulk_events(campaign, 400, end - 5 * DAY, end, seed=number + 11)
+    return world.clock.now()
+
+
+@pytest.fixture
+def operator(live_stack: Stack, sandbox: Sandbox, aws_env: Any, monkeypatch: pytest.MonkeyPatch):
+    """The CLI's environment: the function's configuration (local stack), an operator's keys."""
+    for name, value in live_stack.env(LEADLEX_API_URL=sandbox.url, BACKFILL_DAYS="1").items():
+        monkeypatch.setenv(name, value)
+    credentials = aws_env.session.get_credentials()
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", credentials.access_key)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", credentials.secret_key)
+    monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
+    runtime.lambda_session.cache_clear()
+    runtime.warm_secrets.cache_clear()
+    live_stack.put_secret({"workspaces": [{"name": "acme", "api_key": KEY}]})
+    return live_stack
+
+
+def run(*argv: str) -> tuple[int, str]:
+    out = io.StringIO()
+    code = cli.main(list(argv), out)
+    return code, out.getvalue()
+
+
+def run_json(*argv: str) -> Any:
+    code, text = run("--json", *argv)
+    assert code == 0, text
+    return json.loads(text)
+
+
+def campaigns_of(status: dict[str, Any], workspace: str = "acme") -> dict[str, dict[str, Any]]:
+    (ws,) = [w for w in status["workspaces"] if w["workspace"] == workspace]
+    return {c["campaign_id"]: c for c in ws["campaigns"]}
+
+
+def ids_in_s3(stack: Stack) -> Counter[str]:
+    return Counter(r["id"] for _, r in stack.records())
+
+
+def test_every_command_against_the_local_stack(operator, sandbox, capsys):
+    stack = operator
+    start = seed(sandbox)
+    truth = {c: sandbox.truth(c, start - timedelta(minutes=5)) for c in ("cmp_a", "cmp_b")}
+
+    # sync: the first sync of both campaigns, BACKFILL_DAYS=1
+    code, text = run("sync", "--workspace", "acme")
+    assert code == 0, text
+    assert "sync of acme: run" in text and " ok" in text
+    ids = ids_in_s3(stack)
+    assert ids and max(ids.values()) == 1
+    first_day = {
+        i for c in truth.values() for i, e in c.items() if e["timestamp"] >= _iso(start - DAY)
+    }
+    assert first_day <= set(ids)
+    assert len(ids) < sum(len(c) for c in truth.values())  # the older days are not read yet
+
+    # status: both campaigns polled, history from one day back, quota read
+    status = run_json("status")
+    campaigns = campaigns_of(status)
+    assert set(campaigns) == {"cmp_a", "cmp_b"}
+    for c in campaigns.values():
+        assert c["last_poll"] is not None and c["lag_seconds"] is not None
+        assert c["lag_seconds"] < 3600
+        assert c["history_from"] and c["history_from"] > _iso(start - 2 * DAY)
+        assert not c["paused"] and not c["pending"]
+    (ws,) = status["workspaces"]
+    assert ws["quota"]["limit"] == 1000 and ws["last_run"]["status"] == "ok"
+    code, table = run("status")
+    assert code == 0 and "cmp_a" in table and "quota:" in table and KEY not in table
+
+    # pause one campaign: a sync polls only the other
+    code, text = run("pause", "--workspace", "acme", "--campaign", "cmp_b")
+    assert code == 0 and "cmp_b" in text
+    calls_before = _calls_by_campaign(sandbox)
+    assert run("sync", "--workspace", "acme")[0] == 0
+    calls_after = _calls_by_campaign(sandbox)
+    assert calls_after["cmp_b"] == calls_before["cmp_b"]
+    assert calls_after["cmp_a"] > calls_before["cmp_a"]
+    assert campaigns_of(run_json("status"))["cmp_b"]["paused"] is True
+    code, text = run("resume", "--workspace", "acme", "--campaign", "cmp_b")
+    assert code == 0 and "paused now: none" in text
+
+    # a paused workspace makes no call at all
+    assert run("pause", "--workspace", "acme")[0] == 0
+    before = sandbox.event_calls()
+    code, text = run("sync", "--workspace", "acme")
+    assert code == 0 and "paused" in text
+    assert sandbox.event_calls() == before
+    assert run("resume", "--workspace", "acme")[0] == 0
+
+    # backfill: the dry run counts what the history load needs, one call per campaign
+    lo, hi = (start - 5 * DAY).date(), (start - DAY).date()
+    before = sandbox.event_calls()
+    estimate = run_json(
+        "backfill", "--workspace", "acme", "--from", str(lo), "--to", str(hi), "--dry-run"
+    )
+    assert sandbox.event_calls() - before == estimate["calls_spent_estimating"] == 2
+    older = {c: [i for i in t if i not in ids] for c, t in truth.items()}
+    expected_calls = sum(max(1, math.ceil(len(v) / 100)) for v in older.values())
+    assert estimate["calls_needed"] == expected_calls
+    assert estimate["days"] is not None and estimate["days"] < 1
+    assert len(ids_in_s3(stack)) == len(ids)  # a dry run changes nothing
+
+    # backfill: the history load runs, and every event lands exactly once
+    code, text = run("backfill", "--workspace", "acme", "--from", str(lo), "--to", str(hi))
+    assert code == 0, text
+    for _ in range(3):  # the history goes on the backfill share, over runs if need be
+        if all(
+            (c["backfill"] is None and c["history_request"] is None)
+            for c in campaigns_of(run_json("status")).values()
+        ):
+            break
+        assert run("sync", "--workspace", "acme")[0] == 0
+    ids = ids_in_s3(stack)
+    assert max(ids.values()) == 1
+    for campaign, events in truth.items():
+        wanted = {i for i, e in events.items() if e["timestamp"] >= _iso(start - 5 * DAY)}
+        assert wanted <= set(ids), f"{len(wanted - set(ids))} of {campaign} missing"
+    for c in campaigns_of(run_json("status")).values():
+        assert c["history_from"] == _iso(datetime.combine(lo, datetime.min.time(), UTC))
+
+    # rename: checkpoints move with the name; the next sync re-exports nothing
+    code, text = run("rename", "--workspace", "acme", "--to", "acme-eu")
+    assert code == 0, text
+    secret = json.loads(
+        stack.session.client("secretsmanager").get_secret_value(SecretId=SECRET)["SecretString"]
+    )
+    assert [w["name"] for w in secret["workspaces"]] == ["acme-eu"]
+    assert secret["workspaces"][0]["api_key"] == KEY
+    before = sandbox.event_calls()
+    count = len(stack.records())
+    assert run("sync", "--workspace", "acme-eu")[0] == 0
+    assert sandbox.event_calls() - before == 2  # one idle poll per campaign, no history again
+    assert len(stack.records()) == count
+    status = run_json("status")
+    assert [w["workspace"] for w in status["workspaces"]] == ["acme-eu"]
+    assert all(c["history_from"] for c in campaigns_of(status, "acme-eu").values())
+
+    # nothing printed a key
+    assert KEY not in capsys.readouterr().out
+
+
+def test_bad_requests_are_named_and_change_nothing(operator, sandbox, capsys):
+    seed(sandbox)
+    code, _ = run("sync", "--workspace", "nope")
+    assert code == 2
+    assert "no workspace named 'nope' in the secret" in capsys.readouterr().err
+    code, _ = run("backfill", "--workspace", "acme", "--from", "2026-13-01", "--to", "2026-01-02")
+    assert code == 2
+    assert "from must be a date" in capsys.readouterr().err
+    code, _ = run("replay", "--workspace", "acme", "--from", "2026-02-02", "--to", "2026-01-01")
+    assert code == 2
+    assert "is after to" in capsys.readouterr().err
+    assert sandbox.event_calls() == 0
+    assert not operator.records()
+
+
+def test_the_dispatcher_refuses_a_bad_payload_with_the_reason(operator):
+    from leadlex_exporter.dispatcher import lambda_handler
+    from leadlex_exporter.errors import ConfigurationError
+    from leadlex_exporter.local_runner import LambdaContext
+
+    with pytest.raises(ConfigurationError, match="unknown field.*campaign_ids"):
+        lambda_handler(
+            {"action": "sync", "workspace": "acme", "campaign_ids": ["x"]},
+            LambdaContext(60, "leadlex-dispatcher"),
+        )
+    with pytest.raises(ConfigurationError, match="action must be one of"):
+        lambda_handler({"action": "resync", "workspace": "acme"}, LambdaContext(60))
+    attributes = operator.session.client("sqs").get_queue_attributes(
+        QueueUrl=operator.work_queue_url, AttributeNames=["ApproximateNumberOfMessages"]
+    )
+    assert attributes["Attributes"]["ApproximateNumberOfMessages"] == "0"
+
+
+def _calls_by_campaign(sandbox: Sandbox) -> Counter[str]:
+    return Counter(
+        c["path"].split("/")[-2]
+        for c in sandbox.world.stats()["calls"]
+        if c["path"].endswith("/events")
+    )
+
+
+def _iso(instant: datetime) -> str:
+    return instant.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
