@@ -77,9 +77,11 @@ def test_every_command_against_the_local_stack(operator, sandbox, capsys):
     # sync: the first sync of both campaigns, BACKFILL_DAYS=1
     code, text = run("sync", "--workspace", "acme")
     assert code == 0, text
-    assert "sync of acme: run" in text and " ok" in text
+    assert "sync of acme: run" in text
+    assert " ok" in text
     ids = ids_in_s3(stack)
-    assert ids and max(ids.values()) == 1
+    assert ids
+    assert max(ids.values()) == 1
     first_day = {
         i for c in truth.values() for i, e in c.items() if e["timestamp"] >= _iso(start - DAY)
     }
@@ -91,18 +93,26 @@ def test_every_command_against_the_local_stack(operator, sandbox, capsys):
     campaigns = campaigns_of(status)
     assert set(campaigns) == {"cmp_a", "cmp_b"}
     for c in campaigns.values():
-        assert c["last_poll"] is not None and c["lag_seconds"] is not None
+        assert c["last_poll"] is not None
+        assert c["lag_seconds"] is not None
         assert c["lag_seconds"] < 3600
-        assert c["history_from"] and c["history_from"] > _iso(start - 2 * DAY)
-        assert not c["paused"] and not c["pending"]
+        assert c["history_from"]
+        assert c["history_from"] > _iso(start - 2 * DAY)
+        assert not c["paused"]
+        assert not c["pending"]
     (ws,) = status["workspaces"]
-    assert ws["quota"]["limit"] == 1000 and ws["last_run"]["status"] == "ok"
+    assert ws["quota"]["limit"] == 1000
+    assert ws["last_run"]["status"] == "ok"
     code, table = run("status")
-    assert code == 0 and "cmp_a" in table and "quota:" in table and KEY not in table
+    assert code == 0
+    assert "cmp_a" in table
+    assert "quota:" in table
+    assert KEY not in table
 
     # pause one campaign: a sync polls only the other
     code, text = run("pause", "--workspace", "acme", "--campaign", "cmp_b")
-    assert code == 0 and "cmp_b" in text
+    assert code == 0
+    assert "cmp_b" in text
     calls_before = _calls_by_campaign(sandbox)
     assert run("sync", "--workspace", "acme")[0] == 0
     calls_after = _calls_by_campaign(sandbox)
@@ -110,13 +120,15 @@ def test_every_command_against_the_local_stack(operator, sandbox, capsys):
     assert calls_after["cmp_a"] > calls_before["cmp_a"]
     assert campaigns_of(run_json("status"))["cmp_b"]["paused"] is True
     code, text = run("resume", "--workspace", "acme", "--campaign", "cmp_b")
-    assert code == 0 and "paused now: none" in text
+    assert code == 0
+    assert "paused now: none" in text
 
     # a paused workspace makes no call at all
     assert run("pause", "--workspace", "acme")[0] == 0
     before = sandbox.event_calls()
     code, text = run("sync", "--workspace", "acme")
-    assert code == 0 and "paused" in text
+    assert code == 0
+    assert "paused" in text
     assert sandbox.event_calls() == before
     assert run("resume", "--workspace", "acme")[0] == 0
 
@@ -130,7 +142,8 @@ def test_every_command_against_the_local_stack(operator, sandbox, capsys):
     older = {c: [i for i in t if i not in ids] for c, t in truth.items()}
     expected_calls = sum(max(1, math.ceil(len(v) / 100)) for v in older.values())
     assert estimate["calls_needed"] == expected_calls
-    assert estimate["days"] is not None and estimate["days"] < 1
+    assert estimate["days"] is not None
+    assert estimate["days"] < 1
     assert len(ids_in_s3(stack)) == len(ids)  # a dry run changes nothing
 
     # backfill: the history load runs, and every event lands exactly once
