@@ -190,7 +190,17 @@ def main() -> None:
         show_sqs(stack)
         show_checkpoints(stack)
         show_duckdb(Path(tmp))
+        show_status(stack)
     print("\nstopped the moto server and the sandbox.")
+
+
+def show_status(stack: LocalStack) -> None:
+    """What an operator sees: `leadlex-exporter status`, with this stack's environment."""
+    from leadlex_exporter import cli
+
+    os.environ.update(stack.env())
+    print("\n-- leadlex-exporter status (the CLI; see README, Operating it):")
+    cli.main(["status"])
 
 
 if __name__ == "__main__":
