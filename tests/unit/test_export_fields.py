@@ -13,7 +13,7 @@ import pytest
 
 from tests.conftest import Stack, run_exporter
 from tests.fakes import FakeClock, FakeLeadLex, make_events
-from tests.unit.test_commit_groups import KEY, Killed, disarm, given, kill_at, pending_of
+from tests.unit.test_commit_groups import Killed, disarm, given, kill_at, pending_of
 
 EXPORTED_AT = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
 

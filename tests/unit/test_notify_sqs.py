@@ -10,8 +10,8 @@ import pytest
 
 from leadlex_exporter.errors import DeliveryError
 from leadlex_exporter.notify_sqs import SqsNotifier
-from tests.cfn import ROOT
 from tests.fakes import FakeClock, make_events
+from tests.notification_schema import validator
 
 
 class RejectingSqs:
@@ -115,14 +115,6 @@ def exported_events(n: int) -> list[dict]:
     return make_events("cmp_a", n, datetime(2026, 11, 20, 11, 0, tzinfo=UTC), types=("replied",))
 
 
-def notification_schema() -> jsonschema.protocols.Validator:
-    schema = json.loads((ROOT / "docs" / "schemas" / "notification.schema.json").read_text())
-    validator_class = jsonschema.validators.validator_for(schema)
-    assert validator_class is jsonschema.Draft202012Validator
-    validator_class.check_schema(schema)
-    return validator_class(schema, format_checker=validator_class.FORMAT_CHECKER)
-
-
 def test_every_body_is_schema_version_1_and_valid_against_the_documented_schema(stack):
     notifier = SqsNotifier(stack.session.client("sqs"), stack.queue_url, FakeClock())
     huge = {"id": "evt_huge", "type": "replied", "timestamp": "2026-11-20T11:00:00Z"}
@@ -131,7 +123,7 @@ def test_every_body_is_schema_version_1_and_valid_against_the_documented_schema(
 
     notifier.send([*exported_events(3), odd, huge], "acme", "cmp_a")
 
-    schema = notification_schema()
+    schema = validator()
     bodies = [json.loads(m["Body"]) for m in stack.messages()]
     assert len(bodies) == 5
     for body in bodies:
@@ -156,7 +148,7 @@ def test_the_schema_refuses_what_is_not_a_version_1_body(stack, change):
     notifier.send(exported_events(1), "acme", "cmp_a")
     (message,) = stack.messages()
     body = json.loads(message["Body"])
-    schema = notification_schema()
+    schema = validator()
     schema.validate(body)
 
     with pytest.raises(jsonschema.ValidationError):
