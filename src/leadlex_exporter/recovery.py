@@ -179,9 +179,7 @@ class GroupRecovery:
                     instant = placed
                 else:
                     added.update(workspace=self.workspace, campaign_id=campaign_id)
-                    event = {
-                        k: v for k, v in item.items() if not (k in added and v == added[k])
-                    }
+                    event = {k: v for k, v in item.items() if not (k in added and v == added[k])}
                     record_key = id_hash(event.get("id"))
                     instant = require_timestamp(event.get("timestamp"))
                     counts["exported"] += 1
