@@ -15,6 +15,7 @@ from leadlex_consumer.errors import ConfigurationError
 from leadlex_consumer.forward import IDEMPOTENCY_KEY_PREFIX
 from tests.consumer.conftest import SIGNING_SECRET, Aws, Invoke, redelivered
 from tests.consumer.receiver import Receiver
+from tests.notification_schema import check_body
 
 
 def _ids(batch: dict[str, Any]) -> list[str]:
@@ -243,8 +244,9 @@ def test_a_message_without_any_workspace_is_malformed(
     assert line["error"] == "MalformedMessageError"
 
 
-def test_the_recorded_notifications_are_schema_version_1(sqs_batch: dict[str, Any]) -> None:
-    assert {json.loads(r["body"])["schema_version"] for r in sqs_batch["Records"]} == {1}
+def test_the_recorded_notifications_match_the_documented_schema(sqs_batch: dict[str, Any]) -> None:
+    bodies = [check_body(r["body"]) for r in sqs_batch["Records"]]
+    assert {b["schema_version"] for b in bodies} == {1}
 
 
 @pytest.mark.parametrize("version", [2, 0, "1", 1.0, None])
