@@ -3,7 +3,8 @@
     ConsumerError
     ├── ConfigurationError        settings or the signing secret are unusable (names every
     │                             problem, never the secret)
-    ├── MalformedMessageError     the SQS body is not a notification (not JSON, no event id)
+    ├── MalformedMessageError     the SQS body is not a notification this consumer reads (not
+    │                             JSON, no event id, a schema_version other than 1)
     └── WebhookError              the receiver did not take the delivery
         ├── WebhookRejectedError  it answered 3xx or 4xx other than 429: retrying now cannot help
         ├── WebhookUnavailableError  429, 5xx or transport errors, still after the retries
@@ -26,7 +27,7 @@ class ConfigurationError(ConsumerError):
 
 
 class MalformedMessageError(ConsumerError):
-    """The message body is not the exporter's notification JSON."""
+    """The message body is not the exporter's notification JSON of a version this reads."""
 
 
 class WebhookError(ConsumerError):

@@ -33,6 +33,9 @@ logger = Logger(service="leadlex-consumer", child=True)
 # the exporter's items start with campaign# or quota#. The template's IAM condition
 # (dynamodb:LeadingKeys) limits the consumer to this prefix.
 IDEMPOTENCY_KEY_PREFIX = "consumer#webhook"
+# The notification formats this consumer reads (docs/schemas/notification.schema.json). A
+# message without `schema_version` was sent before the field existed: the same format as 1.
+SUPPORTED_SCHEMA_VERSIONS = frozenset({1})
 
 
 @dataclass(frozen=True)
@@ -48,7 +51,10 @@ def parse_notification(record: SQSRecord) -> Notification:
         message = json.loads(record.body)
     except ValueError as exc:
         raise MalformedMessageError(f"message {record.message_id} is not JSON") from exc
-    if not isinstance(message, dict) or message.get("event_id") in (None, ""):
+    if not isinstance(message, dict):
+        raise MalformedMessageError(f"message {record.message_id} is not a JSON object")
+    _check_schema_version(record.message_id, message.get("schema_version", 1))
+    if message.get("event_id") in (None, ""):
         raise MalformedMessageError(f"message {record.message_id} has no event_id")
     # The body is what gets signed and sent; the attribute (cut to 256 characters) only
     # stands in for a body without one.
@@ -62,6 +68,17 @@ def parse_notification(record: SQSRecord) -> Notification:
         event_type=str(message.get("event_type")),
         body=record.body,
     )
+
+
+def _check_schema_version(message_id: str, version: Any) -> None:
+    """A format this consumer does not know fails the message (to the DLQ after its
+    receives) instead of being forwarded as something it is not."""
+    if type(version) is not int or version not in SUPPORTED_SCHEMA_VERSIONS:
+        supported = ", ".join(map(str, sorted(SUPPORTED_SCHEMA_VERSIONS)))
+        raise MalformedMessageError(
+            f"message {message_id} has schema_version {json.dumps(version)[:20]}; "
+            f"this consumer reads version {supported}"
+        )
 
 
 def idempotency_config(expiry_seconds: int, context: LambdaContext) -> IdempotencyConfig:
@@ -107,6 +124,8 @@ class Forwarder:
                 receive_count=record.attributes.approximate_receive_count,
                 error=type(exc).__name__,
                 status=exc.status if isinstance(exc, WebhookError) else None,
+                # what is wrong with the body (it names the message, never its content)
+                reason=str(exc) if isinstance(exc, MalformedMessageError) else None,
             )
             raise
 

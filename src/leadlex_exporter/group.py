@@ -15,6 +15,12 @@ once the one before it is done, since it builds on the state that one commits.
 
 Records are attributed to their campaign by the `campaign_id` field the exporter adds. An event
 whose own `campaign_id` field names another campaign makes its group a single-member one.
+
+Every record also carries `exported_at` and `export_run` (EXPORT_FIELDS): the time the group was
+formed (its first page joined; UTC, whole seconds) and the run's id, the same for every record
+of the group's objects. Lines are compressed as pages arrive, so the time is fixed when the
+group opens, not when it is written; the manifest keeps both, so recovery can tell them from
+an event's own fields of those names (an event's own field always wins, as for `workspace`).
 """
 
 from __future__ import annotations
@@ -34,7 +40,7 @@ from leadlex_exporter.errors import ExporterError
 from leadlex_exporter.notify_sqs import Sends
 from leadlex_exporter.objects import Objects
 from leadlex_exporter.state import CampaignState, RecentIds
-from leadlex_exporter.timestamps import require_timestamp
+from leadlex_exporter.timestamps import format_timestamp, require_timestamp
 
 if TYPE_CHECKING:
     from leadlex_exporter.sync import CampaignSync
@@ -51,6 +57,11 @@ MAX_MANIFEST_BYTES = 150_000
 # A group's notifications wait in memory until it is recorded as pending (notify_sqs.py):
 # about 1 KB each, so a group commits once it holds this many.
 MAX_HELD_NOTIFICATIONS = 10_000
+
+# The exporter's fields after the event's own, in this order; an event's own field of one of
+# these names is kept and the exporter's is left out.
+CONTEXT_FIELDS = ("workspace", "campaign_id", "exported_at", "export_run")
+EXPORT_FIELDS = ("exported_at", "export_run")
 
 _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str)
 _ASCII_ENCODER = json.JSONEncoder(separators=(",", ":"), default=str)
@@ -101,7 +112,7 @@ class Record:
 @dataclass
 class Member:
     sync: CampaignSync
-    suffix: bytes  # `,"workspace":..,"campaign_id":..}` closing each record of this campaign
+    suffix: bytes  # `,"workspace":..,"campaign_id":..,"exported_at":..,"export_run":..}`
     floor: datetime | None = None  # ids at or after this instant join the recent set
     unplaced_at: datetime | None = None
     adds: list[tuple[bytes, datetime]] = field(default_factory=list)
@@ -120,6 +131,7 @@ class Sealed:
     objects: Objects
     solo: bool
     sends: Sends  # its notifications, on their way
+    exported_at: str  # what its records carry (with the run's id as export_run)
 
 
 class CommitGroup:
@@ -141,6 +153,7 @@ class CommitGroup:
         self.events = 0
         self.solo = False
         self.opened_at: datetime | None = None
+        self.exported_at: str | None = None  # fixed when the first page joins (_join)
 
     # -- filling -------------------------------------------------------------------------
     def admit(self, sync: CampaignSync, records: list[Record]) -> None:
@@ -177,7 +190,13 @@ class CommitGroup:
         for record in records:
             raw, instant = record.raw, record.instant
             if record.problem is None and instant is not None:
-                if "workspace" in raw or "campaign_id" in raw or not raw:
+                if (
+                    "workspace" in raw
+                    or "campaign_id" in raw
+                    or "exported_at" in raw
+                    or "export_run" in raw
+                    or not raw
+                ):
                     line = dumps({**raw, **self._context(member, raw)})
                 else:
                     line = encode(raw)[:-1] + suffix
@@ -212,30 +231,40 @@ class CommitGroup:
             self.commit()
 
     def _join(self, sync: CampaignSync) -> Member:
-        suffix = (
-            b',"workspace":'
-            + dumps(self.workspace)[:-1]
-            + b',"campaign_id":'
-            + dumps(sync.campaign_id)[:-1]
-            + b"}\n"
+        if self.exported_at is None:  # the group forms: its records' export time
+            self.exported_at = format_timestamp(self.run.clock.now())
+        suffix = b"".join(
+            b',"' + name.encode() + b'":' + encode(value)
+            for name, value in self._context_values(sync.campaign_id).items()
         )
+        suffix = suffix + b"}\n"
         member = Member(sync, suffix)
         self.members[sync.cp.pk] = member
         return member
 
     def _manifest_bytes(self) -> int:
-        """About what the leader's manifest takes: every member's key and every object's."""
+        """About what the leader's manifest takes: every member's key and every object's
+        (and its export time and run id)."""
         key = len(self._key("0000-00-00", self.run.run_id + "-00000"))
-        return sum(len(pk) + 32 for pk in self.members) + (len(self.objects) + 1) * (key + 4)
+        members = sum(len(pk) + 32 for pk in self.members)
+        return members + (len(self.objects) + 1) * (key + 4) + len(self.run.run_id) + 64
 
     def _quarantine(self, member: Member, record: Record) -> None:
+        """The record as the API sent it under `raw` (so no field of it can collide), with
+        the same context fields as an exported record."""
         quarantined = {"reason": record.problem or "unplaceable record", "raw": record.raw}
-        quarantined.update(workspace=self.workspace, campaign_id=member.sync.campaign_id)
+        quarantined.update(self._context_values(member.sync.campaign_id))
         self.objects.write(None, dumps(quarantined))
         member.quarantined += 1
 
+    def _context_values(self, campaign_id: str) -> dict[str, str]:
+        """The fields the exporter adds to each record of `campaign_id` (CONTEXT_FIELDS)."""
+        assert self.exported_at is not None
+        values = (self.workspace, campaign_id, self.exported_at, self.run.run_id)
+        return dict(zip(CONTEXT_FIELDS, values, strict=True))
+
     def _context(self, member: Member, raw: dict[str, Any]) -> dict[str, str]:
-        context = {"workspace": self.workspace, "campaign_id": member.sync.campaign_id}
+        context = self._context_values(member.sync.campaign_id)
         return {k: v for k, v in context.items() if k not in raw}
 
     def _full(self) -> bool:
@@ -310,8 +339,15 @@ class CommitGroup:
             # where the store puts this state if it is too large for the item (spill)
             sync.cp.state_ref = None if commit.inline else state_key(commit.pk, commit.seq + 1)
             sync.unsaved = set()
+        assert self.exported_at is not None
         return Sealed(
-            run.next_group_id(), members, commits, self.objects, self.solo, run.notifier.cut()
+            run.next_group_id(),
+            members,
+            commits,
+            self.objects,
+            self.solo,
+            run.notifier.cut(),
+            self.exported_at,
         )
 
     def _settle_previous(self, wait: bool) -> None:
@@ -374,6 +410,9 @@ class CommitGroup:
                     "keys": keys,
                     "solo": sealed.solo,
                     "members": [[c.pk, c.seq] for c in commits],
+                    # the values of EXPORT_FIELDS in its records: recovery strips them
+                    "exported_at": sealed.exported_at,
+                    "export_run": run.run_id,
                 }
                 reference = {"id": sealed.group_id, "leader": commits[0].pk}
                 for commit in commits:  # states too large for their items go to S3 first

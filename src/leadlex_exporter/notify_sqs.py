@@ -31,6 +31,9 @@ MAX_BATCH_ENTRIES = 10
 MAX_BATCH_BYTES = 250_000  # under SQS's 256 KiB per request, with room for attributes
 
 
+# The body's format (docs/schemas/notification.schema.json). It changes only when a change
+# would break a consumer (a field removed, renamed or retyped); added fields keep it.
+SCHEMA_VERSION = 1
 MAX_MESSAGE_BYTES = 240_000
 ESSENTIAL_FIELDS = ("id", "type", "contact_id", "email", "step_id", "timestamp")
 
@@ -47,6 +50,7 @@ def message_body(event: dict[str, Any], workspace: str, campaign_id: str) -> str
 
 def _body(event: dict[str, Any], workspace: str, campaign_id: str, truncated: bool = False) -> str:
     body: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION,
         "event_id": event.get("id"),
         "event_type": event.get("type"),
         "campaign_id": campaign_id,

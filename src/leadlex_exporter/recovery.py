@@ -20,7 +20,7 @@ from leadlex_exporter.batch import identify
 from leadlex_exporter.checkpoints import Checkpoint, MemberCommit, PendingMember, campaign_pk
 from leadlex_exporter.context import CampaignStats, RunContext
 from leadlex_exporter.errors import LeaseLostError, PendingGroupError
-from leadlex_exporter.group import updated_recent
+from leadlex_exporter.group import EXPORT_FIELDS, updated_recent
 from leadlex_exporter.objects import read_records
 from leadlex_exporter.state import CampaignState, id_hash
 from leadlex_exporter.timestamps import require_timestamp
@@ -159,6 +159,9 @@ class GroupRecovery:
             for pk, m in live.items()
         }
         quarantine_prefix = self.run.settings.quarantine_prefix + "/"
+        # The fields the exporter added; an event's own field of the same name differs from them
+        # (groups pending from before the export fields have none: nothing to strip).
+        added = {name: info[name] for name in EXPORT_FIELDS if name in info}
         for key in info["keys"]:
             # A large group takes a while to read back: never past the deadline (it stays
             # pending, and the next run starts over).
@@ -175,12 +178,8 @@ class GroupRecovery:
                     counts["quarantined"] += 1
                     instant = placed
                 else:
-                    event = {
-                        k: v
-                        for k, v in item.items()
-                        if not (k == "workspace" and v == self.workspace)
-                        and not (k == "campaign_id" and v == campaign_id)
-                    }
+                    added.update(workspace=self.workspace, campaign_id=campaign_id)
+                    event = {k: v for k, v in item.items() if not (k in added and v == added[k])}
                     record_key = id_hash(event.get("id"))
                     instant = require_timestamp(event.get("timestamp"))
                     counts["exported"] += 1

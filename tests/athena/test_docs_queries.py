@@ -24,6 +24,7 @@ from tests.athena.dataset import (
     table_files,
 )
 from tests.athena.glue import JSON_EXTRACT_SCALAR, ROOT, utc_date
+from tests.conftest import run_exporter
 
 DOC = ROOT / "docs" / "athena.md"
 DATABASE = "leadlex_exporter"  # what the default stack name, leadlex-exporter, gives
@@ -120,3 +121,38 @@ def test_reply_times_are_positive_and_ordered(athena):
     for row in result:
         assert row["contacts_replied"] > 0
         assert 0 < row["median_hours"] <= row["p90_hours"] < 24 * 30
+
+
+def test_the_incremental_query_returns_what_the_later_run_wrote_in_old_partitions(
+    stack, clock, api, tmp_path, prefixes, table
+):
+    # Given: a run at 11:40 exports one campaign; a second campaign is listed afterwards.
+    clock.current = clock.current.replace(hour=11, minute=40)
+    first_events = campaign_events("odd", clock.now())
+    given_workspace(stack, api, {ODD_CAMPAIGN: first_events})
+    first = run_exporter(stack, clock, api, **prefixes)
+    assert first["status"] == "ok", first
+    clock.current = clock.current.replace(hour=12, minute=0)
+    later_events = campaign_events("plain", clock.now(), contacts=12)
+    given_workspace(stack, api, {ODD_CAMPAIGN: first_events, PLAIN_CAMPAIGN: later_events})
+
+    # When: the 12:00 run back-fills it, and the doc's incremental query runs over the bucket.
+    export = export_and_download(
+        stack, clock, api, tmp_path / "bucket", prefixes, prefixes.get("EXPORT_PREFIX", "events")
+    )
+    assert export.summary["status"] == "ok", export.summary
+    con = duckdb.connect()
+    relation = table.relation_sql(table_files(table, export), export.root)
+    con.execute(f"CREATE SCHEMA {DATABASE}")
+    con.execute(f"CREATE VIEW {DATABASE}.{table.name} AS {relation}")
+    result = rows(con, the_query("exported_at >"))
+
+    # Then: exactly the second run's records, several of them in partitions of earlier days.
+    assert sorted(r["id"] for r in result) == sorted(e["id"] for e in later_events)
+    assert {r["export_run"] for r in result} == set(export.summary["run_ids"])
+    assert {r["exported_at"] for r in result} == {"2026-11-20T12:00:00Z"}
+    assert len({r["event_date"] for r in result if r["event_date"] < "2026-11-20"}) >= 2
+    earlier = {r["id"]: r for _, r in export.records if r["campaign_id"] == ODD_CAMPAIGN}
+    assert sorted(earlier) == sorted(e["id"] for e in first_events)
+    assert {r["exported_at"] for r in earlier.values()} == {"2026-11-20T11:40:00Z"}
+    assert {r["export_run"] for r in earlier.values()} == set(first["run_ids"])

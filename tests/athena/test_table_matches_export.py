@@ -37,7 +37,7 @@ from tests.athena.glue import (
 from tests.conftest import BUCKET
 
 DOCUMENTED_FIELDS = {"id", "type", "contact_id", "email", "step_id", "timestamp", "metadata"}
-ADDED_FIELDS = {"workspace", "campaign_id"}
+ADDED_FIELDS = {"workspace", "campaign_id", "exported_at", "export_run"}
 
 
 @pytest.fixture
@@ -156,6 +156,17 @@ def test_every_column_is_written_and_every_other_field_is_reported(table, export
     assert not_columns == UNDOCUMENTED_FIELDS
     written_fields = {field for _, record in export.records for field in record}
     assert written_fields == sent_fields | ADDED_FIELDS, "the exporter dropped or invented a field"
+
+
+def test_every_row_names_when_and_by_which_run_it_was_exported(table, export, clock):
+    rows = read_table(table, export, select="id, exported_at, export_run, _file")
+
+    assert len(rows) == len(export.records)
+    # One run, on a clock that stands still: every group formed at the run's start.
+    assert {r["exported_at"] for r in rows} == {clock.now().strftime("%Y-%m-%dT%H:%M:%SZ")}
+    assert {r["export_run"] for r in rows} == set(export.summary["run_ids"])
+    per_file = {(r["_file"], r["exported_at"], r["export_run"]) for r in rows}
+    assert len(per_file) == len({r["_file"] for r in rows}), "one time and run per object"
 
 
 def test_metadata_is_queryable_by_key(table, export):

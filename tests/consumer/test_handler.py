@@ -15,6 +15,7 @@ from leadlex_consumer.errors import ConfigurationError
 from leadlex_consumer.forward import IDEMPOTENCY_KEY_PREFIX
 from tests.consumer.conftest import SIGNING_SECRET, Aws, Invoke, redelivered
 from tests.consumer.receiver import Receiver
+from tests.notification_schema import check_body
 
 
 def _ids(batch: dict[str, Any]) -> list[str]:
@@ -241,3 +242,49 @@ def test_a_message_without_any_workspace_is_malformed(
     assert response == {"batchItemFailures": [{"itemIdentifier": record["messageId"]}]}
     (line,) = [json.loads(x) for x in consumer_logs.getvalue().splitlines() if "failed" in x]
     assert line["error"] == "MalformedMessageError"
+
+
+def test_the_recorded_notifications_match_the_documented_schema(sqs_batch: dict[str, Any]) -> None:
+    bodies = [check_body(r["body"]) for r in sqs_batch["Records"]]
+    assert {b["schema_version"] for b in bodies} == {1}
+
+
+@pytest.mark.parametrize("version", [2, 0, "1", 1.0, None])
+def test_a_notification_of_an_unknown_schema_version_fails_only_itself(
+    invoke: Invoke,
+    receiver: Receiver,
+    sqs_batch: dict[str, Any],
+    consumer_logs: io.StringIO,
+    version: Any,
+) -> None:
+    record = sqs_batch["Records"][1]
+    body = json.loads(record["body"])
+    body["schema_version"] = version
+    record["body"] = json.dumps(body)
+
+    response = invoke(sqs_batch)
+
+    # Failed like any body that is not a notification: back to the queue, then the DLQ.
+    assert response == {"batchItemFailures": [{"itemIdentifier": record["messageId"]}]}
+    assert receiver.delivered == _ids(
+        {"Records": [sqs_batch["Records"][0], *sqs_batch["Records"][2:]]}
+    )
+    (line,) = [json.loads(x) for x in consumer_logs.getvalue().splitlines() if "failed" in x]
+    assert line["error"] == "MalformedMessageError"
+    assert f"schema_version {json.dumps(version)};" in line["reason"]
+    assert "reads version 1" in line["reason"]
+
+
+def test_a_notification_without_schema_version_is_read_as_version_1(
+    invoke: Invoke, receiver: Receiver, sqs_batch: dict[str, Any]
+) -> None:
+    # Sent by an exporter from before the field: the same format.
+    for record in sqs_batch["Records"]:
+        body = json.loads(record["body"])
+        del body["schema_version"]
+        record["body"] = json.dumps(body)
+
+    response = invoke(sqs_batch)
+
+    assert response == {"batchItemFailures": []}
+    assert receiver.delivered == _ids(sqs_batch)

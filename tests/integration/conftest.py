@@ -18,7 +18,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
@@ -35,6 +35,7 @@ from tests.iam_policy import (
     function_role,
     function_statements,
 )
+from tests.notification_schema import check_body
 
 pytestmark = pytest.mark.integration
 
@@ -83,11 +84,24 @@ def aws_env(moto_url: str, monkeypatch: pytest.MonkeyPatch) -> Administrator:
     return admin
 
 
+class SchemaCheckedStack(Stack):
+    """Every notification read from the queue must match docs/schemas/notification.schema.json."""
+
+    def messages(self) -> list[dict[str, Any]]:
+        messages = super().messages()
+        for message in messages:
+            check_body(message["Body"])
+        return messages
+
+
 @pytest.fixture
-def live_stack(aws_env: Administrator, monkeypatch: pytest.MonkeyPatch) -> Stack:
+def live_stack(aws_env: Administrator, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
     """The stack, created by the administrator; the tick (dispatcher, the work queue's event
-    source, worker: one process here) runs as a role with both functions' statements."""
-    stack = create_stack(aws_env.session)
+    source, worker: one process here) runs as a role with both functions' statements.
+    Afterwards, the notifications the test left on the queue are checked against the schema
+    (those it read were checked as it read them)."""
+    created = create_stack(aws_env.session)
+    stack = SchemaCheckedStack(**{f.name: getattr(created, f.name) for f in fields(created)})
     resources = exporter_resources(stack)
     run_as_function(
         aws_env,
@@ -99,7 +113,8 @@ def live_stack(aws_env: Administrator, monkeypatch: pytest.MonkeyPatch) -> Stack
         ],
         monkeypatch,
     )
-    return stack
+    yield stack
+    stack.messages()
 
 
 def run_as_function(

@@ -23,8 +23,13 @@ def seed(sandbox, events: int = 260) -> datetime:
 
 
 def assert_exactly_once(stack, sandbox, start: datetime) -> None:
-    ids = Counter(r["id"] for _, r in stack.records())
+    records = stack.records()
+    ids = Counter(r["id"] for _, r in records)
     assert max(ids.values()) == 1, "an event is in S3 twice"
+    # Whichever run wrote or recovered a group, its records say when and by which run, the
+    # same for a whole object.
+    stamps = {(key, r["exported_at"], r["export_run"]) for key, r in records}
+    assert len(stamps) == len({key for key, _ in records})
     for campaign in ("cmp_a", "cmp_b"):
         missing = set(sandbox.truth(campaign, start - timedelta(minutes=5))) - set(ids)
         assert not missing, f"{len(missing)} events of {campaign} lost"

@@ -104,6 +104,55 @@ def test_late_events_arrive_once(live_stack, sandbox, seeded, monkeypatch):
     assert max(got.values()) == 1
 
 
+def test_records_name_their_export_time_and_run_and_notifications_match_the_schema(
+    live_stack, sandbox, seeded, monkeypatch
+):
+    def stamp(instant: datetime) -> str:
+        return instant.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    first_start = datetime.now(UTC)
+    first = invoke(live_stack, sandbox, monkeypatch)
+    first_end = datetime.now(UTC)
+    campaign = next(c for c in seeded["acme"] if sandbox.world._campaign(c).status != "draft")
+    now = sandbox.world.clock.now()
+    late = {
+        "id": "evt_late_stamped",
+        "type": "replied",
+        "contact_id": "c1",
+        "email": "a@b.co",
+        "step_id": "step_2",
+        "timestamp": stamp(now - timedelta(minutes=9)),
+        "metadata": {"snippet": "late"},
+    }
+    sandbox.world.add_events(campaign, [late], visible_at=now + timedelta(seconds=1))
+    time.sleep(1.2)
+    second_start = datetime.now(UTC)
+    second = invoke(live_stack, sandbox, monkeypatch)
+    second_end = datetime.now(UTC)
+
+    assert first["status"] == second["status"] == "ok", (first, second)
+    records = [r for _, r in live_stack.records()]
+    by_run: dict[str, list[dict]] = {}
+    for record in records:
+        by_run.setdefault(record["export_run"], []).append(record)
+    assert set(by_run) <= {*first["run_ids"], *second["run_ids"]}
+    for run_id, (start, end) in [
+        *((r, (first_start, first_end)) for r in first["run_ids"]),
+        *((r, (second_start, second_end)) for r in second["run_ids"]),
+    ]:
+        for record in by_run.get(run_id, []):
+            assert stamp(start) <= record["exported_at"] <= stamp(end), (run_id, record)
+    (exported_late,) = [r for r in records if r["id"] == late["id"]]
+    assert exported_late["export_run"] in second["run_ids"]
+    assert len(records) - 1 == sum(len(by_run.get(r, [])) for r in first["run_ids"])
+    # Every message on the queue matches docs/schemas/notification.schema.json (live_stack
+    # checks each one it reads).
+    bodies = [json.loads(m["Body"]) for m in live_stack.messages()]
+    assert bodies
+    assert {b["schema_version"] for b in bodies} == {1}
+    assert late["id"] in {b["event_id"] for b in bodies}
+
+
 def test_exported_files_read_back_with_duckdb_by_hive_partition(
     live_stack, sandbox, seeded, monkeypatch, tmp_path
 ):

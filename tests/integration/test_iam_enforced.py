@@ -41,3 +41,6 @@ def test_the_exporter_role_is_denied_what_its_policy_does_not_grant(live_stack: 
     assert "AccessDenied" in denied(lambda: s3.delete_bucket(Bucket=BUCKET))
     # while the administrator may
     live_stack.session.client("dynamodb").scan(TableName=TABLE)
+    # The probe "{}" is no notification: taken off the queue unchecked (live_stack checks
+    # what the exporter sends against the schema).
+    assert [m["Body"] for m in Stack.messages(live_stack)] == ["{}"]

@@ -246,7 +246,7 @@ def test_glue_table_reads_every_exported_field_as_json(resources: dict[str, Any]
     descriptor = _glue_table(resources)["StorageDescriptor"]
     columns = {c["Name"]: c["Type"] for c in descriptor["Columns"]}
 
-    assert list(columns) == [*EVENT_FIELDS, "workspace", "campaign_id"]
+    assert list(columns) == [*EVENT_FIELDS, "workspace", "campaign_id", "exported_at", "export_run"]
     assert columns["metadata"] == "string"  # any JSON shape stays readable
     assert descriptor["SerdeInfo"]["SerializationLibrary"] == "org.openx.data.jsonserde.JsonSerDe"
     assert descriptor["InputFormat"] == "org.apache.hadoop.mapred.TextInputFormat"

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
+import jsonschema
 import pytest
 
 from leadlex_exporter.errors import DeliveryError
 from leadlex_exporter.notify_sqs import SqsNotifier
-from tests.fakes import FakeClock
+from tests.fakes import FakeClock, make_events
+from tests.notification_schema import validator
 
 
 class RejectingSqs:
@@ -105,3 +108,48 @@ def test_a_sibling_drains_only_its_own_entries(stack):
     assert notifier.buffered == 3
     assert {json.loads(m["Body"])["campaign_id"] for m in stack.messages()} == {"cmp_recovered"}
     assert notifier.drain() == 3
+
+
+def exported_events(n: int) -> list[dict]:
+    """Events as the exporter notifies them: placed, so with an id and a timestamp."""
+    return make_events("cmp_a", n, datetime(2026, 11, 20, 11, 0, tzinfo=UTC), types=("replied",))
+
+
+def test_every_body_is_schema_version_1_and_valid_against_the_documented_schema(stack):
+    notifier = SqsNotifier(stack.session.client("sqs"), stack.queue_url, FakeClock())
+    huge = {"id": "evt_huge", "type": "replied", "timestamp": "2026-11-20T11:00:00Z"}
+    huge["metadata"] = {"body": "x" * 400_000}
+    odd = {"id": 17, "type": "clicked", "timestamp": "2026-11-20T11:00:00Z", "email": None}
+
+    notifier.send([*exported_events(3), odd, huge], "acme", "cmp_a")
+
+    schema = validator()
+    bodies = [json.loads(m["Body"]) for m in stack.messages()]
+    assert len(bodies) == 5
+    for body in bodies:
+        assert body["schema_version"] == 1
+        assert list(body)[0] == "schema_version"
+        schema.validate(body)
+    assert [b for b in bodies if b.get("event_truncated")], "the truncated form is covered"
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"schema_version": 2},
+        {"schema_version": "1"},
+        {"workspace": None},
+        {"event": {"type": "clicked"}},  # not truncated: the whole event, id included
+        {"event_truncated": False},
+    ],
+)
+def test_the_schema_refuses_what_is_not_a_version_1_body(stack, change):
+    notifier = SqsNotifier(stack.session.client("sqs"), stack.queue_url, FakeClock())
+    notifier.send(exported_events(1), "acme", "cmp_a")
+    (message,) = stack.messages()
+    body = json.loads(message["Body"])
+    schema = validator()
+    schema.validate(body)
+
+    with pytest.raises(jsonschema.ValidationError):
+        schema.validate({**body, **change})
