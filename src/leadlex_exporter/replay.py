@@ -58,6 +58,7 @@ class ReplayResult:
     replayed: tuple[str, str] | None = None  # the dates done: capped, cut when stopped early
     replayed_until: str | None = None  # the newest instant replayed (watermark - lookback cap)
     dry_run: bool = False
+    export_run: str = ""  # the run id: `export_run` of every record it wrote
     api_calls: int = 0
     api_calls_estimated: int | None = None  # dry run: ceil(records in S3 / 100), at least 1
     events_fetched: int = 0
@@ -116,7 +117,7 @@ def replay(
     if start > end:
         raise ReplayRefusedError(f"the range starts after it ends ({start} > {end})")
     result = ReplayResult(workspace, campaign_id, (start.isoformat(), end.isoformat()))
-    result.dry_run = dry_run
+    result.dry_run, result.export_run = dry_run, run.run_id
     if dry_run:
         checkpoint, owner, until_ms = run.store.peek(workspace, campaign_id)
         now_ms = int(run.clock.now().timestamp() * 1000)
@@ -147,7 +148,7 @@ def _window(
 ) -> _Window | None:
     """The range, capped below what fresh windows can still read; None when nothing is left."""
     state = checkpoint.state
-    if checkpoint.pending:
+    if checkpoint.pending is not None:
         raise ReplayBusyError("a commit of this campaign is pending: try later")
     if state.watermark is None:
         raise ReplayRefusedError("the campaign has not been exported yet: nothing to replay")
