@@ -117,7 +117,8 @@ def test_replay_refreshes_changed_values_in_place_and_keeps_other_campaigns(stac
     assert replayed > 100
     assert result.records_rewritten == replayed
     assert result.events_fetched == replayed
-    assert result.records_added == 0 and result.objects_added == 0
+    assert result.records_added == 0
+    assert result.objects_added == 0
     assert result.objects_rewritten == len({before[e["id"]][0] for e in api.events["cmp_a"]})
     assert result.api_calls == len(event_calls(api)) == -(-replayed // 100)
     assert result.stopped_early is None
@@ -140,9 +141,11 @@ def test_replay_restores_a_deleted_object_once_even_when_run_twice(stack, api, c
     events = {e["id"]: e for e in api.events["cmp_a"]}
     for event_id in lost:
         key, record = after[event_id]
-        assert "/part-replay-" in key and f"event_date={day.isoformat()}/" in key
+        assert "/part-replay-" in key
+        assert f"event_date={day.isoformat()}/" in key
         assert api_fields(record, events[event_id]) == events[event_id]
-        assert record["campaign_id"] == "cmp_a" and record["workspace"] == "acme"
+        assert record["campaign_id"] == "cmp_a"
+        assert record["workspace"] == "acme"
     assert (first.records_added, first.objects_added) == (len(lost), 1)
     assert (again.records_added, again.objects_added) == (0, 0)
     assert again.records_rewritten == len(lost)  # found where the first replay put them
