@@ -427,3 +427,37 @@ def test_a_replay_killed_before_any_aws_call_then_run_again_leaves_each_id_once(
         pytest.fail("the crash loop never reached the end of a replay")
     assert at_call > 10, "the replay made suspiciously few AWS calls"
     assert looks > at_call, "the reader did not watch"
+
+
+def test_an_object_changed_between_read_and_write_is_read_again_and_both_changes_kept(
+    stack, api, clock
+):
+    given_export(stack, api, clock)
+    change_api_values(api)
+    today = clock.now().date()
+    s3 = boto3.session.Session(region_name=REGION).client("s3")  # another writer, not hooked
+    # Today's object holds both campaigns; another writer changes a cmp_b record of it just
+    # before the replay's first PUT of it (a replay of cmp_b, say).
+    key, mine = next((k, r) for k, r in stack.records() if r["campaign_id"] == "cmp_b")
+    raced: list[str] = []
+
+    def other_writer(params: dict[str, Any], **_: object) -> None:
+        if params.get("Key") == key and not raced:
+            raced.append(key)
+            lines = gzip.decompress(s3.get_object(Bucket=BUCKET, Key=key)["Body"].read())
+            changed = lines.replace(json.dumps(mine["email"]).encode(), b'"changed@elsewhere"', 1)
+            s3.put_object(Bucket=BUCKET, Key=key, Body=gzip.compress(changed))
+
+    stack.session.events.register("before-parameter-build.s3.PutObject", other_writer)
+
+    result = replay_now(stack, clock, api, today, today)
+
+    assert raced == [key]
+    after = by_id(stack)
+    assert after[mine["id"]][1]["email"] == "changed@elsewhere"  # the other write survived
+    cap = parse_timestamp(result.replayed_until)
+    for event in api.events["cmp_a"]:
+        instant = parse_timestamp(event["timestamp"])
+        if instant.date() == today and instant <= cap:
+            assert api_fields(after[event["id"]][1], event) == event  # and so did ours
+    assert result.objects_rewritten == 1
