@@ -48,6 +48,9 @@ from leadlex_exporter.timestamps import format_timestamp, require_timestamp
 logger = Logger(child=True)
 
 CONFLICT_RETRIES = 3  # an object changed between our read and our PUT: read it again
+# Events one replay holds (about 1 KB each in memory): past this, it stops at the next date
+# boundary (`stopped_early: "size"`) with the newer dates done; `remaining` says what is left.
+MAX_EVENTS = 50_000
 
 
 @dataclass
@@ -70,7 +73,8 @@ class ReplayResult:
     records_not_in_api: int = 0  # kept as they were: the API no longer returns them
     unplaceable_skipped: int = 0  # API records without id or timestamp: never replayed
     objects_gone: int = 0  # deleted between our read and our write: left alone
-    stopped_early: str | None = None  # "time" or "quota"
+    stopped_early: str | None = None  # "time", "quota" or "size" (MAX_EVENTS)
+    remaining: tuple[str, str] | None = None  # stopped early: the dates to replay next
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -189,7 +193,7 @@ def _replay(
     fetched, complete_from = _fetch(client, campaign_id, window, result)
     dates = [d for d in window.dates() if complete_from is None or d >= complete_from]
     if not dates:
-        result.replayed = None
+        _report_progress(result, window, dates, None)
         return
     done: date | None = None
     try:
@@ -210,24 +214,43 @@ def _replay(
             done = day
     except OutOfTimeError:
         result.stopped_early = "time"
+    _report_progress(result, window, dates, done)
+
+
+def _report_progress(
+    result: ReplayResult, window: _Window, dates: list[date], done: date | None
+) -> None:
+    """What was replayed, and after a stop what is left. Pages come newest first, so a stop
+    while fetching leaves the oldest dates; the S3 phase goes oldest first, so a stop there
+    leaves the newest. Both at once: the whole window is left (a replay may be repeated)."""
+    whole = (window.lo.date().isoformat(), window.hi.date().isoformat())
     if done is None:
         result.replayed = None
-    elif done != dates[-1] or dates[0] != window.lo.date():
+        result.remaining = whole if result.stopped_early else None
+        return
+    older_left, newer_left = dates[0] != window.lo.date(), done != dates[-1]
+    if older_left or newer_left:
         result.replayed = (dates[0].isoformat(), done.isoformat())
-        if done != window.hi.date():
-            result.replayed_until = format_timestamp(
-                datetime.combine(done + timedelta(days=1), time(), tzinfo=UTC)
-                - timedelta(seconds=1)
-            )
+    if newer_left:
+        end_of_done = datetime.combine(done + timedelta(days=1), time(), tzinfo=UTC)
+        result.replayed_until = format_timestamp(end_of_done - timedelta(seconds=1))
+    if older_left and newer_left:
+        result.remaining = whole
+    elif older_left:
+        result.remaining = (whole[0], (dates[0] - timedelta(days=1)).isoformat())
+    elif newer_left:
+        result.remaining = ((done + timedelta(days=1)).isoformat(), whole[1])
 
 
 def _fetch(
     client: LeadLexClient, campaign_id: str, window: _Window, result: ReplayResult
 ) -> tuple[dict[bytes, tuple[datetime, Any]], date | None]:
     """The campaign's events in the window by id, and the first date whose events are all in
-    (None: every date; pages come newest first, so a stop leaves the oldest date unfinished)."""
+    (None: every date; pages come newest first, so a stop leaves the oldest date unfinished).
+    Past MAX_EVENTS it stops once a date is complete, never before: a replay always moves."""
     events: dict[bytes, tuple[datetime, Any]] = {}
     oldest: datetime | None = None
+    newest: datetime | None = None
     lo, hi = format_timestamp(window.lo), format_timestamp(window.hi)
     calls_before = client.quota.calls
     number = 1
@@ -240,11 +263,15 @@ def _fetch(
                     result.unplaceable_skipped += 1
                     continue
                 oldest = instant if oldest is None else min(oldest, instant)
+                newest = instant if newest is None else max(newest, instant)
                 if window.holds(instant):
                     events[key] = (instant, raw)
             if page.total is None and len(page.events) < PER_PAGE:
                 break
             if page.total is not None and (number * PER_PAGE >= page.total or not page.events):
+                break
+            if len(events) >= MAX_EVENTS and oldest and newest and oldest.date() < newest.date():
+                result.stopped_early = "size"
                 break
             number += 1
     except QuotaExhaustedError:

@@ -322,6 +322,7 @@ def test_a_replay_out_of_quota_stops_cleanly_and_reports_the_dates_it_did(stack,
     assert set(after) == set(before)
     assert result.replayed is not None
     first = date.fromisoformat(result.replayed[0])
+    assert result.remaining == (str(today - 5 * DAY), str(first - DAY))
     for event in api.events["cmp_a"]:
         refreshed = after[event["id"]][1]["email"] == event["email"]
         instant = parse_timestamp(event["timestamp"])
@@ -329,6 +330,37 @@ def test_a_replay_out_of_quota_stops_cleanly_and_reports_the_dates_it_did(stack,
             assert not refreshed, "a date the replay did not finish was rewritten"
         elif instant <= parse_timestamp(result.replayed_until):
             assert refreshed
+
+
+def test_a_replay_past_max_events_stops_at_a_date_and_the_rest_follows(
+    stack, api, clock, monkeypatch
+):
+    from leadlex_exporter import replay as module
+
+    monkeypatch.setattr(module, "MAX_EVENTS", 50)
+    given_export(stack, api, clock)
+    change_api_values(api)
+    before = by_id(stack)
+    today = clock.now().date()
+    start, end = today - 5 * DAY, today
+    results = []
+    while True:
+        results.append(replay_now(stack, clock, api, start, end))
+        if results[-1].remaining is None:
+            break
+        start, end = (date.fromisoformat(d) for d in results[-1].remaining)
+        assert len(results) < 10, "the replay does not move"
+
+    assert results[0].stopped_early == "size"
+    assert results[0].events_fetched >= 50
+    assert len(results) > 1
+    after = by_id(stack)
+    assert set(after) == set(before)
+    cap = parse_timestamp(results[0].replayed_until)
+    for event in api.events["cmp_a"]:
+        if parse_timestamp(event["timestamp"]) <= cap:
+            assert api_fields(after[event["id"]][1], event) == event
+            assert after[event["id"]][0] == before[event["id"]][0]
 
 
 # -- the crash suite: killed before any AWS call, run again; a reader watches every call -----
