@@ -11,6 +11,8 @@ from collections import Counter
 from datetime import timedelta
 from typing import Any
 
+import pytest
+
 from tests.conftest import exporter_resources
 from tests.iam_policy import function_statements
 from tests.integration.conftest import run_as_function, run_process
@@ -47,8 +49,9 @@ def run_as_worker(stack, aws_env, monkeypatch) -> None:
     run_as_function(aws_env, "WorkerFunction", [*statements, alias], monkeypatch)
 
 
+@pytest.mark.parametrize("step", [3, pytest.param(1, marks=pytest.mark.slow)])
 def test_export_delete_an_object_replay_killed_then_again_leaves_each_id_once(
-    live_stack, aws_env, sandbox, monkeypatch
+    live_stack, aws_env, sandbox, monkeypatch, step
 ):
     stack = live_stack
     start = seed(sandbox, events=260)
@@ -78,7 +81,7 @@ def test_export_delete_an_object_replay_killed_then_again_leaves_each_id_once(
     truth = sandbox.truth("cmp_a", start)
     present = set(before) - others - lost  # what a reader saw before any replay
     offset = 0
-    for kill_at in range(2, clean["aws_calls"] + 1, 3):
+    for kill_at in range(2, clean["aws_calls"] + 1, step):
         forget_replays(stack)  # back to the state before the first replay
         offset += 300  # each run starts after the one before's lease (its deadline)
         code, _ = run_replay(
