@@ -62,7 +62,11 @@ def test_export_delete_an_object_replay_killed_then_again_leaves_each_id_once(
     before = {r["id"]: (k, r) for k, r in stack.records()}
     # One date's object of cmp_a goes (a user deleted it downstream).
     day = (start - timedelta(days=2)).date()
-    lost_key = next(k for k, r in before.values() if r["timestamp"].startswith(str(day)))
+    lost_key = next(
+        k
+        for k, r in before.values()
+        if r["timestamp"].startswith(str(day)) and r["campaign_id"] == "cmp_a"
+    )
     lost = {i for i, (k, r) in before.items() if k == lost_key and r["campaign_id"] == "cmp_a"}
     others = {i for i, (k, r) in before.items() if k == lost_key and r["campaign_id"] != "cmp_a"}
     assert lost
