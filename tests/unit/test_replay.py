@@ -363,6 +363,33 @@ def test_a_replay_past_max_events_stops_at_a_date_and_the_rest_follows(
             assert after[event["id"]][0] == before[event["id"]][0]
 
 
+def test_a_replay_out_of_time_while_writing_stops_between_objects_and_the_rest_follows(
+    stack, api, clock
+):
+    given_export(stack, api, clock)
+    change_api_values(api)
+    before = by_id(stack)
+    today = clock.now().date()
+    slow = lambda **_: clock.advance(seconds=100)  # noqa: E731 - each PUT takes 100 s
+    stack.session.events.register("before-call.s3.PutObject", slow)
+
+    first = replay_now(stack, clock, api, today - 5 * DAY, today, seconds=250)
+    stack.session.events.unregister("before-call.s3.PutObject", slow)
+    assert first.stopped_early == "time"
+    assert first.remaining is not None
+    assert first.objects_rewritten >= 1
+    rest = replay_now(stack, clock, api, *(date.fromisoformat(d) for d in first.remaining))
+
+    assert rest.stopped_early is None
+    assert rest.remaining is None
+    after = by_id(stack)
+    assert set(after) == set(before)
+    cap = parse_timestamp(rest.replayed_until)
+    for event in api.events["cmp_a"]:
+        if parse_timestamp(event["timestamp"]) <= cap:
+            assert api_fields(after[event["id"]][1], event) == event
+
+
 # -- the crash suite: killed before any AWS call, run again; a reader watches every call -----
 
 
