@@ -146,6 +146,19 @@ class CheckpointStore:
             if _conditional(exc):
                 raise LeaseHeldError("another invocation holds this campaign") from None
             raise
+        return self._checkpoint(pk, item)
+
+    def peek(self, workspace: str, campaign_id: str) -> tuple[Checkpoint, str | None, int]:
+        """A campaign's checkpoint read without taking its lease (nothing written), with the
+        lease's owner and end (Unix ms; 0 when none)."""
+        pk = campaign_pk(workspace, campaign_id)
+        item = self.ddb.get_item(
+            TableName=self.table, Key={"pk": {"S": pk}}, ConsistentRead=True
+        ).get("Item", {})
+        owner = item.get("lease_owner", {}).get("S")
+        return self._checkpoint(pk, item), owner, int(item.get("lease_until", {}).get("N", "0"))
+
+    def _checkpoint(self, pk: str, item: dict[str, Any]) -> Checkpoint:
         state, recent = self._state_of(item)
         return Checkpoint(
             pk=pk,

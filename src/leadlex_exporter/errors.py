@@ -13,6 +13,9 @@
     ├── OutOfTimeError            the invocation's deadline is too close to start another step
     ├── LeaseHeldError            another invocation holds this campaign's lease
     ├── LeaseLostError            our lease was taken over: stop touching this campaign
+    ├── ReplayRefusedError        a replay cannot run on this campaign (no first sync yet,
+    │   │                         a backfill still walking, an empty range)
+    │   └── ReplayBusyError       another invocation holds it or a commit is pending: try later
     └── DeliveryError             SQS kept rejecting entries after the retries
 
 No message ever contains an API key: clients build messages from status codes, error codes,
@@ -77,6 +80,14 @@ class LeaseHeldError(ExporterError):
 
 class LeaseLostError(ExporterError):
     """A conditional write found another owner: this invocation must stop touching the campaign."""
+
+
+class ReplayRefusedError(ExporterError):
+    """A replay's preconditions do not hold for this campaign; nothing was fetched or written."""
+
+
+class ReplayBusyError(ReplayRefusedError):
+    """The campaign is leased by another invocation or has a commit pending: try later."""
 
 
 class DeliveryError(ExporterError):
