@@ -30,7 +30,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, TextIO
 from urllib.parse import unquote
 
@@ -115,6 +115,19 @@ class Deployment:
 
     def client(self, service: str) -> Any:
         return self.session.client(service)  # type: ignore[call-overload]
+
+    def run_settings(self) -> Settings:
+        """The functions' settings: the environment's (local), or the stack's resources with
+        the defaults for the rest (deployed: its parameters are not read)."""
+        if self.settings is not None:
+            return self.settings
+        return Settings(
+            export_bucket=self.bucket,
+            notify_queue_url="",
+            checkpoint_table=self.table,
+            secret_id=self.secret_id,
+            export_prefix=self.export_prefix,
+        )
 
     def store(self) -> CheckpointStore:
         return CheckpointStore(
@@ -478,10 +491,26 @@ def _run_target(
             text += f", error: {run['error']}"
         for campaign_id, error in (run.get("failed_campaigns") or {}).items():
             text += f"\n  {campaign_id} failed: {error}"
+        for campaign_id, outcome in (run.get("history_requests") or {}).items():
+            text += f"\n  {campaign_id}: {outcome}"
+        for campaign_id, done in (run.get("replays") or {}).items():
+            text += (
+                f"\n  {campaign_id}: replayed {' .. '.join(done.get('replayed') or ['nothing'])}"
+                f", {done.get('records_rewritten')} record(s) rewritten in"
+                f" {done.get('objects_rewritten')} object(s), {done.get('records_added')} added"
+                f", {done.get('api_calls')} call(s)"
+            )
+            if done.get("stopped_early"):
+                text += (
+                    f"; stopped ({done['stopped_early']}), run it again for"
+                    f" {' .. '.join(done.get('remaining') or [])}"
+                )
     else:
         text = f"{payload['action']} of {payload['workspace']} queued for the worker"
     out.result(text, data)
-    return 0 if not fresh or run is None or run["status"] in ("ok", "paused") else 1
+    if not fresh or run is None:
+        return 0
+    return 0 if run["status"] in ("ok", "paused") and not run.get("failed_campaigns") else 1
 
 
 def _wait_for_run(
@@ -584,18 +613,61 @@ def _count(http: httpx.Client, campaign_id: str, lo: datetime, hi: datetime) -> 
 
 
 def _replay_estimate(deployment: Deployment, target: Target, out: Output) -> int:
-    from leadlex_exporter import replay
+    """What a replay would rewrite and call, from S3 only (replay.py's dry run)."""
+    from leadlex_exporter.clock import SystemClock
+    from leadlex_exporter.errors import ReplayRefusedError
+    from leadlex_exporter.replay import replay
+    from leadlex_exporter.runtime import new_run
 
-    estimate = replay.estimate(deployment, target)
+    assert target.start is not None  # noqa: S101 - parse() sets both for a replay
+    assert target.end is not None  # noqa: S101
+    clock = SystemClock()
+    run = new_run(
+        deployment.run_settings(), clock, clock.now() + timedelta(minutes=15), deployment.session
+    )
+    ids = list(target.campaigns or deployment.store().load_plan(target.workspace).plan.campaigns)
+    if not ids:
+        raise CliError(f"workspace {target.workspace!r} knows no campaign yet: name one, or sync")
+    rows, calls, records = [], 0, 0
+    progress = Progress(out, total=len(ids))
+    for n, campaign_id in enumerate(ids, 1):
+        progress.update(n, campaign_id)
+        try:
+            result = replay(
+                run, None, target.workspace, campaign_id, target.start, target.end, dry_run=True
+            )
+        except ReplayRefusedError as exc:
+            rows.append([campaign_id, "-", 0, 0, str(exc)])
+            continue
+        span = " .. ".join(result.replayed) if result.replayed else "-"
+        estimated = result.api_calls_estimated or 0
+        calls, records = calls + estimated, records + result.records_in_s3
+        rows.append([campaign_id, span, result.records_in_s3, estimated, ""])
+    progress.done()
     quota = _quota_of(deployment, target.workspace)
     per_day = history_calls_per_day((quota or {}).get("limit"), deployment.settings)
-    data = {**estimate, "history_calls_per_day": per_day, "days": _days(estimate["calls"], per_day)}
-    out.result(
-        f"replay of {target.workspace} {target.start} to {target.end}: "
-        f"{estimate['records']} record(s) in S3, about {estimate['calls']} call(s)"
-        + (f", about {data['days']} day(s) of history calls" if per_day else "")
-        + ". No API call was made.",
-        data,
+    days = _days(calls, per_day)
+    data = {
+        "workspace": target.workspace,
+        "from": target.start.isoformat(),
+        "to": target.end.isoformat(),
+        "records_in_s3": records,
+        "calls_needed": calls,
+        "history_calls_per_day": per_day,
+        "days": days,
+        "campaigns": [
+            {"campaign_id": r[0], "dates": r[1], "records": r[2], "calls": r[3], "note": r[4]}
+            for r in rows
+        ],
+    }
+    if out.json:
+        out.emit(data)
+        return 0
+    out.table(["campaign", "dates (capped)", "records in S3", "calls", "note"], rows)
+    out.line(
+        f"replay needs about {calls} call(s)"
+        + (f": about {days} day(s) at {per_day} history calls a day" if days is not None else "")
+        + ". No API call was made."
     )
     return 0
 

@@ -13,6 +13,7 @@ Two small items per workspace in the checkpoint table:
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,6 +22,16 @@ from urllib.parse import quote
 from botocore.exceptions import ClientError
 
 MAX_FAILED_LISTED = 50
+# what `status` and the CLI show of a replay (replay.ReplayResult)
+REPLAY_FIELDS = (
+    "replayed",
+    "api_calls",
+    "records_rewritten",
+    "objects_rewritten",
+    "records_added",
+    "stopped_early",
+    "remaining",
+)
 MAX_ERROR_CHARS = 300
 
 
@@ -142,6 +153,17 @@ class ControlStore:
         }
         if outcome.get("error"):
             item["error"] = {"S": str(outcome["error"])[:MAX_ERROR_CHARS]}
+        detail = {
+            "history_requests": dict(
+                list((outcome.get("history_requests") or {}).items())[:MAX_FAILED_LISTED]
+            ),
+            "replays": {
+                c: {k: v for k, v in r.items() if k in REPLAY_FIELDS}
+                for c, r in list((outcome.get("replays") or {}).items())[:MAX_FAILED_LISTED]
+            },
+        }
+        if any(detail.values()):
+            item["detail"] = {"S": json.dumps(detail, separators=(",", ":"))}
         self.ddb.put_item(TableName=self.table, Item=item)
 
     def last_run(self, workspace: str) -> dict[str, Any] | None:
@@ -159,4 +181,5 @@ class ControlStore:
             "failed_campaigns": {
                 c: v.get("S") for c, v in item.get("failed_campaigns", {}).get("M", {}).items()
             },
+            **json.loads(item.get("detail", {}).get("S", "{}")),
         }

@@ -20,6 +20,7 @@ It keeps no state in DynamoDB: every step is safe to repeat, and a rerun finishe
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
 import math
 from collections.abc import Iterator
@@ -103,7 +104,7 @@ class _Partition:
 
 def replay(
     run: RunContext,
-    client: LeadLexClient,
+    client: LeadLexClient | None,
     workspace: str,
     campaign_id: str,
     start: date,
@@ -113,8 +114,9 @@ def replay(
 ) -> ReplayResult:
     """Replay `campaign_id` of `workspace` over the UTC dates [start, end].
 
-    `client` is the workspace key's API client over the key's QuotaGuard (the caller loads
-    and saves the quota state around the call, as the exporter does); replay spends the
+    `client` (None only for a dry run) is the workspace key's API client over the key's
+    QuotaGuard (the caller loads and saves the quota state around the call, as the exporter
+    does); replay spends the
     backfill share of it. Raises ReplayRefusedError (ReplayBusyError: try later) before any
     call when the campaign cannot be replayed. `dry_run`: no API call and no write at all
     (not even the lease); the calls a replay would make are estimated from S3."""
@@ -131,6 +133,8 @@ def replay(
         if window is not None:
             _estimate(run, workspace, campaign_id, window, result)
         return result
+    if client is None:
+        raise ValueError("a replay that is not a dry run needs the workspace's API client")
     until_ms = int(run.deadline.ends_at.timestamp() * 1000)
     now_ms = int(run.clock.now().timestamp() * 1000)
     try:
@@ -411,7 +415,9 @@ def _add_missing(
     body = gzip.compress(
         b"".join(dumps(_with_context(raw, context)) for raw in missing), compresslevel=6, mtime=0
     )
-    name = f"replay-{run.run_id}-{day.strftime('%Y%m%d')}"
+    # one run may replay several campaigns: each gets its own object (the id's hash names it)
+    tag = hashlib.blake2b(campaign_id.encode("utf-8", "surrogatepass"), digest_size=4).hexdigest()
+    name = f"replay-{run.run_id}-{tag}-{day.strftime('%Y%m%d')}"
     key = sink_s3.event_object_key(run.settings.export_prefix, day.isoformat(), workspace, name)
     if not run.sink.put_if(key, body, None):
         raise ReplayRefusedError(f"{key} exists already; run ids are meant to be unique")

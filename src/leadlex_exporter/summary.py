@@ -35,6 +35,7 @@ class WorkspaceResult:
     paused_campaigns: list[str] = field(default_factory=list)
     requests: dict[str, str] = field(default_factory=dict)  # history requests: what happened
     history_met: list[str] = field(default_factory=list)  # requests with nothing left to queue
+    replays: dict[str, dict[str, Any]] = field(default_factory=dict)  # replay.ReplayResult's
 
     def add(self, stats: CampaignStats) -> None:
         for name in (
@@ -103,6 +104,7 @@ class RunSummary:
                     "next_due_at": _iso(w.next_due_at),
                     "paused_campaigns": w.paused_campaigns,
                     "history_requests": w.requests,
+                    **({"replays": w.replays} if w.replays else {}),
                 }
                 for w in self.workspaces
             ],

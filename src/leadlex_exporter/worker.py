@@ -32,9 +32,14 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from leadlex_exporter import metrics, targets
 from leadlex_exporter.clock import Clock, SystemClock
+from leadlex_exporter.context import RunContext
 from leadlex_exporter.control import ControlStore
+from leadlex_exporter.errors import ExporterError, LeadLexError, ReplayRefusedError
 from leadlex_exporter.exporter import Exporter, HttpFactory
 from leadlex_exporter.key_lease import KeyLease
+from leadlex_exporter.leadlex import LeadLexClient
+from leadlex_exporter.quota import QuotaGuard
+from leadlex_exporter.replay import replay
 from leadlex_exporter.runtime import (
     AWS_CONFIG,
     lambda_session,
@@ -44,15 +49,17 @@ from leadlex_exporter.runtime import (
     warm_secrets,
 )
 from leadlex_exporter.settings import Settings
-from leadlex_exporter.summary import RunSummary
+from leadlex_exporter.summary import RunSummary, WorkspaceResult
 from leadlex_exporter.targets import Target
 from leadlex_exporter.tracing import run_traced, trace_sdk_calls
 from leadlex_exporter.work_items import WorkItem
+from leadlex_exporter.workspaces import Workspace
 
 SERVICE = "leadlex-exporter"  # as POWERTOOLS_SERVICE_NAME in template.yaml
 logger = Logger()
 
 Export = Callable[[WorkItem, timedelta], RunSummary | None]
+REPLAY_ERRORS = (ReplayRefusedError, LeadLexError, ClientError, BotoCoreError)
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -132,7 +139,10 @@ class KeyExport:
         if target is not None:
             mine = [w for w in mine if w.name == target.workspace]
         try:
-            summary = Exporter(run, self.http_factory).export(mine, [], target)
+            if target is not None and target.action == "replay":
+                summary = self._replay(run, mine, target)
+            else:
+                summary = Exporter(run, self.http_factory).export(mine, [], target)
         finally:
             lease.release(work.fingerprint, run.run_id)
         self._record(summary, work.fingerprint)
@@ -143,6 +153,63 @@ class KeyExport:
             per_workspace=self.settings.workspace_metrics,
         )
         logger.info("run finished", summary=summary.as_dict())
+        return summary
+
+    def _replay(self, run: RunContext, mine: list[Workspace], target: Target) -> RunSummary:
+        """A replay (replay.py) of each campaign named (or every campaign the workspace's plan
+        knows), under the key's lease, on the backfill share of the key's quota; a campaign
+        that cannot be replayed now fails alone, with the reason."""
+        summary = RunSummary(run_id=run.run_id)
+        start, end = target.start, target.end
+        assert start is not None  # noqa: S101 - parse() sets both for a replay
+        assert end is not None  # noqa: S101
+        for workspace in mine:
+            result = WorkspaceResult(name=workspace.name)
+            summary.workspaces.append(result)
+            settings = self.settings
+            guard = QuotaGuard(
+                run.store.load_quota(workspace.key_fingerprint),
+                self.clock,
+                reserve_percent=settings.quota_reserve_percent,
+                fresh_reserve_percent=settings.fresh_reserve_percent,
+                max_calls_per_minute=settings.max_calls_per_minute,
+                interval_seconds=settings.run_interval_minutes * 60.0,
+            )
+            campaigns = target.campaigns or tuple(
+                run.store.load_plan(workspace.name).plan.campaigns
+            )
+            result.campaigns = len(campaigns)
+            calls = guard.calls
+            try:
+                with self.http_factory(workspace.api_key) as http:
+                    client = LeadLexClient(
+                        http, guard, run.deadline, minute_window=settings.rate_limit_wait_seconds
+                    )
+                    for campaign_id in campaigns:
+                        try:
+                            done = replay(run, client, workspace.name, campaign_id, start, end)
+                        except (
+                            ReplayRefusedError,
+                            LeadLexError,
+                            ClientError,
+                            BotoCoreError,
+                        ) as exc:
+                            message = str(exc) if isinstance(exc, ExporterError) else repr(exc)
+                            result.failed_campaigns[campaign_id] = message[:300]
+                            continue
+                        result.replays[campaign_id] = done.to_json()
+                        result.stats.exported += done.records_added
+                        if done.stopped_early:
+                            summary.stopped_early = summary.stopped_early or done.stopped_early
+                            break
+            finally:
+                result.api_calls = guard.calls - calls
+                result.quota_remaining = guard.state.remaining
+                ttl = int((self.clock.now() + timedelta(days=3)).timestamp())
+                try:
+                    run.store.save_quota(workspace.key_fingerprint, guard.state, ttl)
+                except (ClientError, BotoCoreError):
+                    logger.warning("quota state not saved", workspace=workspace.name)
         return summary
 
     def _target(self, work: WorkItem) -> Target | None:

@@ -7,6 +7,10 @@ from __future__ import annotations
 import io
 import json
 import math
+import os
+import signal
+import subprocess
+import sys
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -14,10 +18,12 @@ from typing import Any
 import pytest
 
 from leadlex_exporter import cli, runtime
-from tests.conftest import SECRET, Stack
+from leadlex_exporter.clock import SystemClock
+from tests.conftest import BUCKET, SECRET, Stack
 from tests.integration.conftest import Sandbox
 
 KEY = "wbk_cliA_" + "c" * 44
+ROOT = os.path.join(os.path.dirname(__file__), "..", "..")
 DAY = timedelta(days=1)
 
 
@@ -228,3 +234,62 @@ def _calls_by_campaign(sandbox: Sandbox) -> Counter[str]:
 
 def _iso(instant: datetime) -> str:
     return instant.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@pytest.mark.parametrize("kill_at", [9, 15, 21])
+def test_a_replay_killed_midway_then_run_again_leaves_every_event_once(
+    operator, sandbox, monkeypatch, kill_at
+):
+    stack = operator
+    start = seed(sandbox)
+    assert run("sync", "--workspace", "acme")[0] == 0  # the last day
+    day = (start - 3 * DAY).date()
+    assert run("backfill", "--workspace", "acme", "--from", str(day), "--to", str(day))[0] == 0
+    s3 = stack.session.client("s3")
+    lost = next(k for k in stack.s3_keys("events/") if f"event_date={start - DAY:%Y-%m-%d}" in k)
+    lost_ids = {r["id"] for k, r in stack.records() if k == lost}
+    s3.delete_object(Bucket=BUCKET, Key=lost)
+    frm, to = str((start - 3 * DAY).date()), str((start - DAY).date())
+
+    estimate = run_json("replay", "--workspace", "acme", "--from", frm, "--to", to, "--dry-run")
+    assert estimate["calls_needed"] >= 2
+    assert estimate["records_in_s3"] > 0
+    calls = sandbox.event_calls()
+
+    killed = subprocess.run(  # noqa: S603 - our interpreter, our module
+        [
+            sys.executable,
+            "-m",
+            "tests.integration.cli_runner",
+            "replay",
+            "--workspace",
+            "acme",
+            "--from",
+            frm,
+            "--to",
+            to,
+        ],
+        env={**os.environ, "KILL_AT_AWS_CALL": str(kill_at)},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    # The next attempt starts after the killed worker's deadline (its leases run until then).
+    later = SystemClock.now
+    monkeypatch.setattr(SystemClock, "now", lambda self: later(self) + timedelta(minutes=20))
+    runtime.lambda_session.cache_clear()
+    runtime.warm_secrets.cache_clear()
+    code, text = run("replay", "--workspace", "acme", "--from", frm, "--to", to)
+    assert code == 0, text
+    assert "replayed" in text
+
+    records = stack.records()
+    ids = Counter(r["id"] for _, r in records)
+    assert max(ids.values()) == 1, "an event is in S3 twice"
+    assert lost_ids <= set(ids), "the lost object's events were not restored"
+    truth = {i: e for c in ("cmp_a", "cmp_b") for i, e in sandbox.truth(c, start).items()}
+    for _, record in records:
+        assert record["timestamp"] == truth[record["id"]]["timestamp"]
+    assert sandbox.event_calls() > calls  # it read the range again
