@@ -22,53 +22,52 @@ from __future__ import annotations
 
 import json
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import quote
 
 from botocore.exceptions import ClientError
 
 from leadlex_exporter.checkpoints import plan_pk, state_key
+from leadlex_exporter.console import Progress
 from leadlex_exporter.control import control_pk, status_pk
-
-if TYPE_CHECKING:
-    from leadlex_exporter.cli import Deployment, Progress
+from leadlex_exporter.deployment import Deployment, OperationError, scan
 
 
 def rename(deployment: Deployment, old: str, new: str, progress: Progress) -> dict[str, Any]:
-    from leadlex_exporter.cli import CliError, scan
-
     if not new.strip() or new == old:
-        raise CliError("the new name must differ from the old one and not be empty")
+        raise OperationError("the new name must differ from the old one and not be empty")
     ddb, s3 = deployment.client("dynamodb"), deployment.client("s3")
     table = deployment.table
     secrets = deployment.client("secretsmanager")
     document = json.loads(secrets.get_secret_value(SecretId=deployment.secret_id)["SecretString"])
     entries = document.get("workspaces") if isinstance(document, dict) else None
     if not isinstance(entries, list):
-        raise CliError("the secret is not a workspaces document")
+        raise OperationError("the secret is not a workspaces document")
     names = [e.get("name") for e in entries if isinstance(e, dict)]
     if new in names and old in names:
-        raise CliError(f"the secret already has a workspace named {new!r}")
+        raise OperationError(f"the secret already has a workspace named {new!r}")
     if new in names:  # an interrupted rename, past the secret: only the old items are left
         copies = [i for i in _items_of(scan(deployment), new) if "renamed_from" in i]
         if not copies or any(i["renamed_from"]["S"] != old for i in copies):
-            raise CliError(f"the secret already has a workspace named {new!r}")
+            raise OperationError(f"the secret already has a workspace named {new!r}")
         leftovers = _items_of(scan(deployment), old)
         _delete(ddb, s3, deployment.bucket, table, leftovers)
         return {"from": old, "to": new, "campaigns": 0, "items": len(leftovers), "resumed": True}
     if old not in names:
-        raise CliError(f"the secret has no workspace named {old!r}")
+        raise OperationError(f"the secret has no workspace named {old!r}")
 
     now_ms = int(time.time() * 1000)
     items = _items_of(scan(deployment), old)
     for item in items:
         if "pending" in item:
-            raise CliError(
+            raise OperationError(
                 f"{item['pk']['S']} has a pending commit; the next run settles it, then retry"
             )
         until = int(item.get("lease_until", {}).get("N", "0"))
         if until > now_ms:
-            raise CliError(f"{item['pk']['S']} is leased by a run until {until // 1000}; retry")
+            raise OperationError(
+                f"{item['pk']['S']} is leased by a run until {until // 1000}; retry"
+            )
     control = next((i for i in items if i["pk"]["S"] == control_pk(old)), None)
     was_paused = bool(control and control.get("paused", {}).get("BOOL"))
     ddb.update_item(
@@ -82,7 +81,7 @@ def rename(deployment: Deployment, old: str, new: str, progress: Progress) -> di
         until = int(item.get("lease_until", {}).get("N", "0"))
         if "pending" in item or until > int(time.time() * 1000):
             _set_paused(ddb, table, old, was_paused)
-            raise CliError(f"{item['pk']['S']} became busy while pausing; retry later")
+            raise OperationError(f"{item['pk']['S']} became busy while pausing; retry later")
 
     progress.total = len(items)
     campaigns = 0
@@ -108,7 +107,7 @@ def rename(deployment: Deployment, old: str, new: str, progress: Progress) -> di
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
                 _set_paused(ddb, table, old, was_paused)
-                raise CliError(
+                raise OperationError(
                     f"{copy['pk']['S']} already exists: the name {new!r} was used"
                 ) from None
             raise
