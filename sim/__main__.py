@@ -98,15 +98,18 @@ def one_day(
     from leadlex_exporter import planner
     from sim.day import DAY_D, simulate
     from sim.figures import figures
-    from sim.objects import object_figures
+    from sim.objects import object_figures, size_spread
     from sim.workloads import WORKLOADS
 
     def progress(at: datetime, objects: list[tuple[str, int]]) -> None:
         done = object_figures(objects, DAY_D.date(), at.date())
         median, p95, top = done.per_partition
+        low, mid, high = size_spread(done.closed_sizes)
         print(
             f"{workload} {policy}: {at:%Y-%m-%d}, {len(objects)} objects; closed partitions "
-            f"{len(done.closed)}, objects per partition median {median:g} p95 {p95} max {top}",
+            f"{len(done.closed)}, objects per partition median {median:g} p95 {p95} max {top}; "
+            f"their bytes min {low} median {mid:g} max {high}; per partition "
+            f"{[p.count for p in done.closed]}",
             file=sys.stderr,
             flush=True,
         )
