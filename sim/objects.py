@@ -98,6 +98,10 @@ def count_spread(counts: list[int]) -> tuple[float, int, int]:
     return statistics.median(ordered), p95, ordered[-1]
 
 
+def median_of(values: list[int]) -> float:
+    return statistics.median(values) if values else math.nan
+
+
 def size_spread(sizes: list[int]) -> tuple[int, float, int]:
     """Min, median, max bytes."""
     if not sizes:

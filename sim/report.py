@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 
 from sim.figures import HOUR, Figures, Spread
-from sim.objects import size_spread
+from sim.objects import median_of, size_spread
 from sim.workloads import WORKLOADS, Workload
 
 BEGIN, END = "<!-- simulate:begin -->", "<!-- simulate:end -->"
@@ -133,9 +133,9 @@ def objects_section(rows: list[Figures]) -> str:
     then every partition."""
     lines = [
         "| Workload | Policy | Closed days (partitions) | Objects per partition: median / p95 / "
-        "max | Object bytes: min / median / max | Earlier dates: partitions (objects) | "
-        "Objects in all |",
-        "|---|---|---|---|---|---|---|",
+        "max | Object bytes: min / median / max | Bytes per partition: median | "
+        "Earlier dates: partitions (objects) | Objects in all |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         o = r.objects
@@ -144,17 +144,20 @@ def objects_section(rows: list[Figures]) -> str:
         earlier = sum(p.count for p in o.earlier)
         lines.append(
             f"| {r.title} | {r.policy} | {days} ({len(o.closed)}) | {_num(median)} / {p95} / "
-            f"{top} | {_bytes(size_spread(o.closed_sizes))} | {len(o.earlier)} ({earlier}) | "
+            f"{top} | {_bytes(size_spread(o.closed_sizes))} | "
+            f"{_num(median_of([sum(p.sizes) for p in o.closed]))} | {len(o.earlier)} ({earlier}) | "
             f"{o.total:,} |"
         )
     out = "\n".join(lines) + "\n"
     for r in rows:
         out += (
             f"\n{r.title}, `{r.policy}`, every partition:\n\n"
-            "| event_date | workspace | objects | bytes: min / median / max |\n|---|---|---|---|\n"
+            "| event_date | workspace | objects | bytes: min / median / max | bytes in all |\n"
+            "|---|---|---|---|---|\n"
         )
         out += "".join(
-            f"| {p.event_date} | {p.workspace} | {p.count} | {_bytes(size_spread([*p.sizes]))} |\n"
+            f"| {p.event_date} | {p.workspace} | {p.count} | {_bytes(size_spread([*p.sizes]))} | "
+            f"{sum(p.sizes):,} |\n"
             for p in r.objects.partitions
         )
     return out

@@ -10,7 +10,7 @@ import pytest
 
 from sim.day import DAY_D, Outcome, simulate
 from sim.figures import figures
-from sim.objects import object_figures, partition_of, size_spread
+from sim.objects import median_of, object_figures, partition_of, size_spread
 from sim.workloads import Workload
 
 PREFIX = "events"
@@ -57,6 +57,7 @@ def test_objects_are_counted_per_date_and_workspace_and_closed_days_exclude_the_
     assert counted.per_partition == (2, 3, 3)  # median, p95 (nearest rank), max of 3, 1, 2
     assert counted.closed_sizes == [50, 100, 200, 300, 500, 700]
     assert size_spread(counted.closed_sizes) == (50, 250, 700)
+    assert median_of([sum(p.sizes) for p in counted.closed]) == 600  # of 600, 50 and 1,200
     assert counted.total == 9
 
 
