@@ -4,6 +4,9 @@ docs/simulation.md.
     python -m sim                          every workload, policies even and greedy
     python -m sim --workloads starter,pro  some of them
     python -m sim --no-write               print only
+    python -m sim --workloads starter --policies even --days 30
+                                           30 measured days, and the objects per partition
+                                           at the end (printed only)
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import argparse
 import os
 import sys
 from concurrent.futures import ProcessPoolExecutor
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -38,6 +42,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-write", action="store_true")
     parser.add_argument("--jobs", type=int, default=1, help="days simulated side by side")
     parser.add_argument(
+        "--days",
+        type=int,
+        default=None,
+        help="measure this many UTC days (default one) and report the export prefix's objects "
+        "per partition at the end; printed only, docs/simulation.md is left as it is",
+    )
+    parser.add_argument(
         "--set",
         action="append",
         default=[],
@@ -49,30 +60,59 @@ def main(argv: list[str] | None = None) -> int:
     for name, value in QUIET.items():
         os.environ.setdefault(name, value)  # before the exporter's loggers exist
 
-    from sim.report import render, write
+    from sim.report import objects_section, render, write
 
     days = [(n, p) for n in args.workloads.split(",") for p in args.policies.split(",")]
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
-        futures = [pool.submit(one_day, n, p, args.seed, args.interval, args.set) for n, p in days]
+        futures = [
+            pool.submit(one_day, n, p, args.seed, args.interval, args.set, args.days)
+            for n, p in days
+        ]
         rows = [future.result() for future in futures]
     command = "make simulate" + (f" (seed {args.seed})" if args.seed != 7 else "")
     if args.set:
         command = f"python -m sim --set {' --set '.join(args.set)}"
+    if args.days is not None:
+        command = "python -m sim " + " ".join(argv if argv is not None else sys.argv[1:])
     text = render(rows, args.interval * 60.0, command)
+    if args.days is not None:
+        text += f"\nObjects per partition at the end:\n\n{objects_section(rows)}"
     print(text)
-    if not args.no_write:
+    if not args.no_write and args.days is None:
         write(args.out, text)
     return 0
 
 
-def one_day(workload: str, policy: str, seed: int, interval: int, overrides: list[str]) -> Figures:
-    """One simulated day in its own process (moto and the sandbox are per process)."""
+def one_day(
+    workload: str,
+    policy: str,
+    seed: int,
+    interval: int,
+    overrides: list[str],
+    days: int | None = None,
+) -> Figures:
+    """One simulation (a day, or `days`) in its own process (moto and the sandbox are per
+    process)."""
     for name, value in QUIET.items():
         os.environ.setdefault(name, value)
     from leadlex_exporter import planner
-    from sim.day import simulate
+    from sim.day import DAY_D, simulate
     from sim.figures import figures
+    from sim.objects import object_figures, size_spread
     from sim.workloads import WORKLOADS
+
+    def progress(at: datetime, objects: list[tuple[str, int]]) -> None:
+        done = object_figures(objects, DAY_D.date(), at.date())
+        median, p95, top = done.per_partition
+        low, mid, high = size_spread(done.closed_sizes)
+        print(
+            f"{workload} {policy}: {at:%Y-%m-%d}, {len(objects)} objects; closed partitions "
+            f"{len(done.closed)}, objects per partition median {median:g} p95 {p95} max {top}; "
+            f"their bytes min {low} median {mid:g} max {high}; per partition "
+            f"{[p.count for p in done.closed]}",
+            file=sys.stderr,
+            flush=True,
+        )
 
     env = {}
     for item in overrides:
@@ -81,7 +121,15 @@ def one_day(workload: str, policy: str, seed: int, interval: int, overrides: lis
             setattr(planner, name.removeprefix("planner."), float(value))  # this process only
         else:
             env[name] = value
-    outcome = simulate(WORKLOADS[workload], policy, seed=seed, interval_minutes=interval, env=env)
+    outcome = simulate(
+        WORKLOADS[workload],
+        policy,
+        seed=seed,
+        hours=24 * (days or 1),
+        interval_minutes=interval,
+        env=env,
+        at_midnight=progress if days else None,
+    )
     print(
         f"{workload} {policy}: {outcome.wall_seconds:.0f} s wall, {len(outcome.ticks)} runs",
         file=sys.stderr,

@@ -53,6 +53,7 @@ class Landings:
 
     clock: VirtualClock
     export_prefix: str = "events/"
+    keys: set[str] = field(default_factory=set)  # every event object PUT (a check of listings)
     _puts: list[tuple[float, str, bytes]] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -61,6 +62,7 @@ class Landings:
         if key.startswith(self.export_prefix):
             with self._lock:
                 self._puts.append((self.clock.now().timestamp(), key, bytes(params["Body"])))
+                self.keys.add(key)
 
     def take(self) -> Iterator[tuple[float, tuple[str, str]]]:
         """(landing time, (campaign id, event id)) of every record PUT since the last take."""

@@ -5,6 +5,7 @@ queue's event source and the worker (scripts.event_source.local_tick)."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -15,6 +16,7 @@ from leadlex_sandbox.world import World
 from sim.activity import Arrival
 from sim.aws import sim_stack
 from sim.clock import VirtualClock
+from sim.objects import list_objects
 from sim.transport import Call, CallRecord, SandboxTransport, http_factory
 from sim.workloads import DAY, TAIL, Scenario, Workload, build
 
@@ -43,6 +45,8 @@ class Outcome:
     duplicates: int = 0
     calls: list[Call] = field(default_factory=list)
     ticks: list[Tick] = field(default_factory=list)
+    objects: list[tuple[str, int]] = field(default_factory=list)  # (key, size) at the end
+    put_keys: set[str] = field(default_factory=set)  # every event object PUT during the run
     wall_seconds: float = 0.0
 
     def measured(self) -> list[Arrival]:
@@ -60,9 +64,12 @@ def simulate(
     warmup: timedelta = DAY,
     interval_minutes: int = 15,
     env: dict[str, str] | None = None,
+    at_midnight: Callable[[datetime, list[tuple[str, int]]], None] | None = None,
 ) -> Outcome:
     """Ticks from `day - warmup` to the end of the measured window [day, day + hours), then on
-    until every event of the window has landed (at most TAIL more)."""
+    until every event of the window has landed (at most TAIL more). The export prefix's
+    objects (key, size) are listed at the end, and before each tick at 00:00 UTC inside the
+    window for `at_midnight` (progress of a long run)."""
     from leadlex_exporter.settings import Settings  # after the caller set the log level
     from leadlex_exporter.worker import KeyExport
     from scripts.event_source import local_tick
@@ -70,8 +77,8 @@ def simulate(
     began = time.perf_counter()
     clock = VirtualClock(day - warmup)
     world = World(clock)
-    scenario = build(world, workload, seed, day)
     end = day + timedelta(hours=hours)
+    scenario = build(world, workload, seed, day, max(end, day + DAY))
     outcome = Outcome(workload, policy, day, end, interval_minutes * 60.0, scenario)
     waiting = {a.key for a in outcome.measured()}
     record = CallRecord()
@@ -87,9 +94,16 @@ def simulate(
             }
         )
         secrets = parameters.SecretsProvider(boto3_client=stack.session.client("secretsmanager"))
+
+        def listing() -> list[tuple[str, int]]:
+            s3 = stack.session.client("s3")
+            return list_objects(s3, stack.env()["EXPORT_BUCKET"], settings.export_prefix)
+
         scheduled = clock.now()
         while scheduled < end + TAIL and (scheduled < end or waiting):
             clock.move_to(scheduled)
+            if at_midnight and day < scheduled < end and (scheduled - day) % DAY == timedelta(0):
+                at_midnight(scheduled, listing())
             started = clock.now()
             export = KeyExport(settings, clock, stack.session, factory, secrets)
             summary = local_tick(
@@ -111,6 +125,8 @@ def simulate(
                 )
             )
             scheduled += timedelta(minutes=interval_minutes)
+        outcome.objects = listing()
+        outcome.put_keys = stack.landings.keys
     outcome.calls = record.calls
     outcome.wall_seconds = time.perf_counter() - began
     return outcome

@@ -7,9 +7,10 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sim.day import Outcome, Tick
+from sim.objects import ObjectFigures, object_figures
 
 HOUR = 3600.0
 
@@ -55,6 +56,7 @@ class Figures:
     overruns: int  # runs that ended after the next tick was due
     backfilling: int  # campaigns still on their first sync when the window opened
     wall_seconds: float
+    objects: ObjectFigures  # the export prefix at the end, per partition
 
 
 def figures(outcome: Outcome) -> Figures:
@@ -102,6 +104,9 @@ def figures(outcome: Outcome) -> Figures:
         overruns=sum(t.ended > t.scheduled + outcome.interval for t in outcome.ticks),
         backfilling=_backfilling_at_start(outcome),
         wall_seconds=outcome.wall_seconds,
+        objects=object_figures(  # the window's last day is still open
+            outcome.objects, outcome.start.date(), (outcome.end - timedelta(seconds=1)).date()
+        ),
     )
 
 

@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 
 from sim.figures import HOUR, Figures, Spread
+from sim.objects import median_of, size_spread
 from sim.workloads import WORKLOADS, Workload
 
 BEGIN, END = "<!-- simulate:begin -->", "<!-- simulate:end -->"
@@ -125,3 +126,47 @@ def _h(seconds: float) -> str:
     if seconds < HOUR:
         return f"{seconds / 60:.0f} min"
     return f"{seconds / HOUR:.1f} h"
+
+
+def objects_section(rows: list[Figures]) -> str:
+    """Objects per partition at the end of each simulation: a summary over the closed days,
+    then every partition."""
+    lines = [
+        "| Workload | Policy | Closed days (partitions) | Objects per partition: median / p95 / "
+        "max | Object bytes: min / median / max | Bytes per partition: median | "
+        "Earlier dates: partitions (objects) | Objects in all |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        o = r.objects
+        days = len({p.event_date for p in o.closed})
+        median, p95, top = o.per_partition
+        earlier = sum(p.count for p in o.earlier)
+        lines.append(
+            f"| {r.title} | {r.policy} | {days} ({len(o.closed)}) | {_num(median)} / {p95} / "
+            f"{top} | {_bytes(size_spread(o.closed_sizes))} | "
+            f"{_num(median_of([sum(p.sizes) for p in o.closed]))} | {len(o.earlier)} ({earlier}) | "
+            f"{o.total:,} |"
+        )
+    out = "\n".join(lines) + "\n"
+    for r in rows:
+        out += (
+            f"\n{r.title}, `{r.policy}`, every partition:\n\n"
+            "| event_date | workspace | objects | bytes: min / median / max | bytes in all |\n"
+            "|---|---|---|---|---|\n"
+        )
+        out += "".join(
+            f"| {p.event_date} | {p.workspace} | {p.count} | {_bytes(size_spread([*p.sizes]))} | "
+            f"{sum(p.sizes):,} |\n"
+            for p in r.objects.partitions
+        )
+    return out
+
+
+def _num(value: float) -> str:
+    return "-" if math.isnan(value) else f"{value:g}"
+
+
+def _bytes(spread: tuple[int, float, int]) -> str:
+    low, mid, high = spread
+    return "-" if math.isnan(mid) else f"{low:,} / {mid:,.0f} / {high:,}"

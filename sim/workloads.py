@@ -61,9 +61,12 @@ class Scenario:
     live: list[Arrival]  # events that show up after the start, by visible_at
 
 
-def build(world: World, workload: Workload, seed: int, day: datetime) -> Scenario:
-    """Workspaces, campaigns and events into `world` (whose clock is at D-1 00:00)."""
-    start, end = day - DAY, day + DAY + TAIL
+def build(
+    world: World, workload: Workload, seed: int, day: datetime, until: datetime | None = None
+) -> Scenario:
+    """Workspaces, campaigns and events into `world` (whose clock is at D-1 00:00), up to the
+    end of the measured window (`until`, D's end by default) and the tail after it."""
+    start, end = day - DAY, (until or day + DAY) + TAIL
     secret, specs, live = [], {}, []
     for w in range(workload.workspaces):
         name = f"{workload.name}-{w:02d}"
