@@ -39,7 +39,9 @@ from leadlex_exporter.status import CampaignView, read_status
 from leadlex_exporter.targets import Target, parse
 from leadlex_exporter.timestamps import parse_timestamp
 
-WAIT_SECONDS = 16 * 60  # a worker's timeout (15 min) and a margin
+# a worker's timeout (15 min) and the ~9 minutes a request may wait for a key busy in a
+# scheduled run (worker.KEY_WAIT_SECONDS, RETRY_SECONDS, three receives)
+WAIT_SECONDS = 25 * 60
 
 
 # -- the commands ---------------------------------------------------------------------------
@@ -172,10 +174,10 @@ def _run_target(
     progress = Progress(out)
     deployment.run_workers(progress)
     if deployment.dispatcher is not None and not args.no_wait:
-        _wait_for_run(deployment, payload["workspace"], started, progress)
+        _wait_for_run(deployment, payload["workspace"], dispatched.get("target"), started, progress)
     progress.done()
     run = deployment.controls().last_run(payload["workspace"])
-    fresh = run is not None and (parse_timestamp(run.get("finished_at")) or started) >= started
+    fresh = _answers(run, dispatched.get("target"), started)
     data = {"request": dispatched.get("target", payload), "last_run": run if fresh else None}
     if fresh and run is not None:
         text = f"{payload['action']} of {payload['workspace']}: run {run['run_id']} {run['status']}"
@@ -205,19 +207,27 @@ def _run_target(
     return 0 if run["status"] in ("ok", "paused") and not run.get("failed_campaigns") else 1
 
 
+def _answers(run: dict[str, Any] | None, target: Any, started: datetime) -> bool:
+    """`run` (a workspace's last run) is the one that served this request."""
+    if run is None or run.get("target") != target:
+        return False
+    finished = parse_timestamp(run.get("finished_at"))
+    return finished is not None and finished >= started
+
+
 def _wait_for_run(
-    deployment: Deployment, workspace: str, started: datetime, progress: Progress
+    deployment: Deployment, workspace: str, target: Any, started: datetime, progress: Progress
 ) -> None:
     controls = deployment.controls()
     deadline = time.monotonic() + WAIT_SECONDS
     while time.monotonic() < deadline:
-        run = controls.last_run(workspace)
-        finished = parse_timestamp((run or {}).get("finished_at"))
-        if finished is not None and finished >= started:
+        if _answers(controls.last_run(workspace), target, started):
             return
         progress.update(None, "waiting for the worker")
         time.sleep(5)
-    raise OperationError("the worker has not reported within 16 minutes; see `status` later")
+    raise OperationError(
+        f"the worker has not reported within {WAIT_SECONDS // 60} minutes; see `status` later"
+    )
 
 
 def cmd_rename(deployment: Deployment, args: argparse.Namespace, out: Output) -> int:

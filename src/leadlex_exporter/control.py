@@ -162,6 +162,8 @@ class ControlStore:
                 for c, r in list((outcome.get("replays") or {}).items())[:MAX_FAILED_LISTED]
             },
         }
+        if outcome.get("target"):
+            item["target"] = {"S": json.dumps(outcome["target"], sort_keys=True)}
         if any(detail.values()):
             item["detail"] = {"S": json.dumps(detail, separators=(",", ":"))}
         self.ddb.put_item(TableName=self.table, Item=item)
@@ -181,5 +183,6 @@ class ControlStore:
             "failed_campaigns": {
                 c: v.get("S") for c, v in item.get("failed_campaigns", {}).get("M", {}).items()
             },
+            "target": json.loads(item["target"]["S"]) if "target" in item else None,
             **json.loads(item.get("detail", {}).get("S", "{}")),
         }

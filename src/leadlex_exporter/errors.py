@@ -12,6 +12,7 @@
     │   └── UnavailableError      5xx, transport errors or malformed pages after the retries
     ├── OutOfTimeError            the invocation's deadline is too close to start another step
     ├── LeaseHeldError            another invocation holds this campaign's lease
+    │   └── KeyBusyError          another worker holds the key (an on-demand request waits)
     ├── LeaseLostError            our lease was taken over: stop touching this campaign
     ├── ReplayRefusedError        a replay cannot run on this campaign (no first sync yet,
     │   │                         a backfill still walking, an empty range)
@@ -76,6 +77,10 @@ class OutOfTimeError(ExporterError):
 
 class LeaseHeldError(ExporterError):
     """Another invocation holds this campaign's lease until it finishes or its deadline passes."""
+
+
+class KeyBusyError(LeaseHeldError):
+    """Another worker holds the key's lease: an on-demand request goes back to the work queue."""
 
 
 class LeaseLostError(ExporterError):

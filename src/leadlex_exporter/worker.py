@@ -34,7 +34,12 @@ from leadlex_exporter import metrics, targets
 from leadlex_exporter.clock import Clock, SystemClock
 from leadlex_exporter.context import RunContext
 from leadlex_exporter.control import ControlStore
-from leadlex_exporter.errors import ExporterError, LeadLexError, ReplayRefusedError
+from leadlex_exporter.errors import (
+    ExporterError,
+    KeyBusyError,
+    LeadLexError,
+    ReplayRefusedError,
+)
 from leadlex_exporter.exporter import Exporter, HttpFactory
 from leadlex_exporter.key_lease import KeyLease
 from leadlex_exporter.leadlex import LeadLexClient
@@ -60,6 +65,11 @@ logger = Logger()
 
 Export = Callable[[WorkItem, timedelta], RunSummary | None]
 REPLAY_ERRORS = (ReplayRefusedError, LeadLexError, ClientError, BotoCoreError)
+# An on-demand request whose key another worker holds: waits this long in its invocation, then
+# returns to the queue for RETRY_SECONDS (three receives: about nine minutes in all).
+KEY_WAIT_SECONDS = 60
+KEY_WAIT_STEP_SECONDS = 5
+RETRY_SECONDS = 120
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -72,13 +82,17 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItem
 def handle(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     settings = Settings.from_env(os.environ)
     export = KeyExport(settings, SystemClock(), lambda_session(), secrets=warm_secrets())
-    return process_batch(event, context, export)
+    return process_batch(event, context, export, export.retry_soon)
 
 
 def process_batch(
-    event: dict[str, Any], context: LambdaContext, export: Export
+    event: dict[str, Any],
+    context: LambdaContext,
+    export: Export,
+    retry_soon: Callable[[str], None] | None = None,
 ) -> PartialItemFailureResponse:
-    """Each record on its own; the failed ones back to the queue by message id."""
+    """Each record on its own; the failed ones back to the queue by message id. An on-demand
+    request whose key stays busy comes back sooner (`retry_soon`: its receipt handle)."""
     # A whole batch that failed is answered like a partial one (every id listed), not raised:
     # SQS retries the same records either way, and the response says which.
     processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
@@ -86,7 +100,12 @@ def process_batch(
     def record_handler(record: SQSRecord) -> None:
         work = WorkItem.from_body(record.body)
         time_left = timedelta(milliseconds=context.get_remaining_time_in_millis())
-        export(work, time_left)
+        try:
+            export(work, time_left)
+        except KeyBusyError:
+            if retry_soon is not None:
+                retry_soon(record.receipt_handle)
+            raise
 
     return process_partial_response(
         event=event, record_handler=record_handler, processor=processor, context=context
@@ -127,7 +146,11 @@ class KeyExport:
             logger.info(
                 "key busy in another worker", key_fingerprint=work.fingerprint, run_id=run.run_id
             )
-            return None
+            if work.target is None or not self._wait_for_key(lease, work, run, until_ms):
+                if work.target is not None:
+                    # not served by the run in progress: back to the queue, soon (retry_soon)
+                    raise KeyBusyError("the key is busy in another worker; the request waits")
+                return None
         logger.info(
             "run started",
             run_id=run.run_id,
@@ -145,7 +168,7 @@ class KeyExport:
                 summary = Exporter(run, self.http_factory).export(mine, [], target)
         finally:
             lease.release(work.fingerprint, run.run_id)
-        self._record(summary, work.fingerprint)
+        self._record(summary, work.fingerprint, target)
         metrics.publish(
             summary,
             os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "LeadLexExporter"),
@@ -212,6 +235,31 @@ class KeyExport:
                     logger.warning("quota state not saved", workspace=workspace.name)
         return summary
 
+    def _wait_for_key(
+        self, lease: KeyLease, work: WorkItem, run: RunContext, until_ms: int
+    ) -> bool:
+        """An on-demand request waits a little for the key (a scheduled run is usually short)."""
+        for _ in range(int(KEY_WAIT_SECONDS // KEY_WAIT_STEP_SECONDS)):
+            self.clock.sleep(KEY_WAIT_STEP_SECONDS)
+            now_ms = int(self.clock.now().timestamp() * 1000)
+            if lease.acquire(work.fingerprint, run.run_id, until_ms, now_ms):
+                return True
+        return False
+
+    def retry_soon(self, receipt_handle: str) -> None:
+        """An on-demand request the busy key held back: visible again in RETRY_SECONDS instead
+        of the queue's visibility timeout (maxReceiveCount still bounds its tries)."""
+        if not self.settings.work_queue_url:
+            return
+        try:
+            self.session.client("sqs", config=AWS_CONFIG).change_message_visibility(
+                QueueUrl=self.settings.work_queue_url,
+                ReceiptHandle=receipt_handle,
+                VisibilityTimeout=RETRY_SECONDS,
+            )
+        except (ClientError, BotoCoreError) as exc:
+            logger.warning("request left for the visibility timeout", error=type(exc).__name__)
+
     def _target(self, work: WorkItem) -> Target | None:
         if work.target is None:
             return None
@@ -219,7 +267,7 @@ class KeyExport:
         logger.info("on-demand run", target=target.to_json())
         return target
 
-    def _record(self, summary: RunSummary, fingerprint: str) -> None:
+    def _record(self, summary: RunSummary, fingerprint: str, target: Target | None) -> None:
         """Each workspace's last run, for `status` (control.py); a failure here loses only that."""
         controls = ControlStore(
             self.session.client("dynamodb", config=AWS_CONFIG), self.settings.checkpoint_table
@@ -231,6 +279,7 @@ class KeyExport:
                 "run_id": summary.run_id,
                 "finished_at": finished,
                 "key_fingerprint": fingerprint,
+                "target": target.to_json() if target is not None else None,
             }
             try:
                 controls.record_run(outcome["workspace"], outcome)

@@ -7,6 +7,8 @@ import hashlib
 from collections import Counter
 from datetime import timedelta
 
+import pytest
+
 from leadlex_exporter.control import ControlStore
 from leadlex_exporter.settings import Settings
 from leadlex_exporter.timestamps import format_timestamp
@@ -113,3 +115,47 @@ def test_paused_campaigns_make_no_call_and_do_not_count_as_stale(stack, api, clo
     assert result["status"] == "ok"
     assert result["workspaces"][0]["status"] == "paused"
     assert api.calls == []
+
+
+def test_a_request_waits_for_a_busy_key_then_comes_back_to_the_queue_soon(stack, api, clock):
+    from contextlib import nullcontext
+
+    from leadlex_exporter.errors import KeyBusyError
+    from leadlex_exporter.key_lease import KeyLease
+    from leadlex_exporter.local_runner import EventSource, LambdaContext
+    from leadlex_exporter.worker import RETRY_SECONDS, process_batch
+
+    given_workspace(stack, api, {"cmp_a": 5}, clock)
+    now_ms = int(clock.now().timestamp() * 1000)
+    held = KeyLease(stack.session.client("dynamodb"), TABLE)
+    assert held.acquire(FINGERPRINT, "a-scheduled-run", now_ms + 3_600_000, now_ms)
+    settings = Settings.from_env(stack.env())
+    work = KeyExport(settings, clock, stack.session, lambda key: nullcontext(api.client(key)))
+
+    # a scheduled item leaves the key to the run that holds it, at once
+    assert work(WorkItem(FINGERPRINT, ("acme",), ""), timedelta(seconds=900)) is None
+    assert clock.slept == []
+    # an on-demand one waits a minute for it, then goes back to the queue for two minutes
+    sqs = stack.session.client("sqs")
+    target = {"action": "sync", "workspace": "acme"}
+    body = WorkItem(FINGERPRINT, ("acme",), "", target).body()
+    sqs.send_message(QueueUrl=settings.work_queue_url, MessageBody=body)
+    changes: list[dict] = []
+    stack.session.events.register(
+        "before-parameter-build.sqs.ChangeMessageVisibility",
+        lambda params, **_: changes.append(params),
+    )
+    source = EventSource(sqs, settings.work_queue_url)
+    source.poll(
+        lambda event, context: process_batch(event, context, work, work.retry_soon), LambdaContext()
+    )
+    assert sum(clock.slept) == 60
+    assert len(source.responses[0]["batchItemFailures"]) == 1
+    assert [c["VisibilityTimeout"] for c in changes] == [RETRY_SECONDS]
+    assert api.calls == []
+    with pytest.raises(KeyBusyError):
+        work(WorkItem(FINGERPRINT, ("acme",), "", target), timedelta(seconds=900))
+    # once the key is free, the request runs
+    held.release(FINGERPRINT, "a-scheduled-run")
+    assert work(WorkItem(FINGERPRINT, ("acme",), "", target), timedelta(seconds=900)) is not None
+    assert event_calls(api) == 1
