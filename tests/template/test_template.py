@@ -1,4 +1,4 @@
-"""template.yaml keeps the promises of the deployment contract (CONTRACT.md, "Deployment").
+"""template.yaml keeps the deployment's promises (docs/design.md, "The path of one event").
 
 The template is read as plain data: CloudFormation tags become their JSON form
 (`!Ref X` -> {"Ref": "X"}), so the assertions read like the deployed template.
