@@ -39,9 +39,6 @@ class GroupRecovery:
     def recover(self, checkpoint: Checkpoint, stats: CampaignStats) -> None:
         """Finish (or undo) the group a crashed invocation left pending on `checkpoint`."""
         assert checkpoint.pending is not None
-        if "group" not in checkpoint.pending:
-            self._roll_back_single(checkpoint)
-            return
         run = self.run
         info = self._manifest(checkpoint.pk, checkpoint.pending["group"])
         if info is None:
@@ -109,9 +106,9 @@ class GroupRecovery:
         )
 
     def _manifest(self, pk: str, info: dict[str, Any]) -> dict[str, Any] | None:
-        """The group's object keys and members. A member names the leader that holds them;
-        groups pending from before that have them on every member. None: the group is settled
-        (it is pending on all its members or on none, so the leader tells)."""
+        """The group's object keys and members: held by the leader, named by the others.
+        None: the group is settled (it is pending on all its members or on none, so the
+        leader tells)."""
         if "keys" in info:
             return info
         leader = self.run.store.pending_members(info["id"], [info["leader"]])
@@ -124,24 +121,6 @@ class GroupRecovery:
                 f"list {pk}; the group is left pending"
             )
         return manifest
-
-    def _roll_back_single(self, checkpoint: Checkpoint) -> None:
-        """A commit of one campaign left pending by a version before commit groups: its
-        objects go and its pages are read again (its keys, and a staging copy if it had one,
-        are in `pending`)."""
-        pending = checkpoint.pending or {}
-        keys = list(pending.get("keys", []))
-        if pending.get("kind") == "staging":
-            keys.append(pending["source"])
-        for key in keys:
-            self.run.sink.delete(key)
-        self.run.store.clear_pending(checkpoint.pk, self.run.run_id, checkpoint.seq)
-        logger.warning(
-            "pending commit of an earlier version rolled back",
-            workspace=self.workspace,
-            campaign=checkpoint.pk,
-            objects=len(pending.get("keys", [])),
-        )
 
     def _read_group(self, info: dict[str, Any], live: dict[str, PendingMember]) -> Recovered | None:
         """The notifications, recent ids and counts of a group, from its objects; None if one
@@ -159,9 +138,8 @@ class GroupRecovery:
             for pk, m in live.items()
         }
         quarantine_prefix = self.run.settings.quarantine_prefix + "/"
-        # The fields the exporter added; an event's own field of the same name differs from them
-        # (groups pending from before the export fields have none: nothing to strip).
-        added = {name: info[name] for name in EXPORT_FIELDS if name in info}
+        # The fields the exporter added; an event's own field of the same name differs from them.
+        added = {name: info[name] for name in EXPORT_FIELDS}
         for key in info["keys"]:
             # A large group takes a while to read back: never past the deadline (it stays
             # pending, and the next run starts over).

@@ -192,8 +192,6 @@ class CampaignSync:
             return False, "waiting for the first sync to start"
         if state.backfill is not None:
             return False, "waiting for the history walk in progress"
-        if state.history_from is None:
-            return True, "not queued: this checkpoint does not record where its history starts"
         if state.history_from == "":
             return True, "nothing to read: the history is complete"
         start = require_timestamp(state.history_from)
