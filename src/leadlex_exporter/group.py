@@ -37,7 +37,7 @@ from leadlex_exporter import sink_s3
 from leadlex_exporter.checkpoints import MemberCommit, state_key
 from leadlex_exporter.context import RunContext
 from leadlex_exporter.errors import ExporterError
-from leadlex_exporter.notify_sqs import Sends
+from leadlex_exporter.notify_sqs import HeldBatches
 from leadlex_exporter.objects import Objects
 from leadlex_exporter.state import CampaignState, RecentIds
 from leadlex_exporter.timestamps import format_timestamp, require_timestamp
@@ -122,7 +122,7 @@ class Member:
 
 
 @dataclass
-class Sealed:
+class GroupCommit:
     """A group handed to the committer thread: everything its commit writes."""
 
     group_id: str
@@ -130,7 +130,7 @@ class Sealed:
     commits: list[MemberCommit]
     objects: Objects
     solo: bool
-    sends: Sends  # its notifications, on their way
+    sends: HeldBatches  # its notifications, on their way
     exported_at: str  # what its records carry (with the run's id as export_run)
 
 
@@ -143,7 +143,7 @@ class CommitGroup:
         self.interrupted: set[str] = set()  # stopped with the open group, not failed
         self.objects = Objects()
         self._committer: ThreadPoolExecutor | None = None
-        self._inflight: tuple[Sealed, Future[None]] | None = None  # the group committing
+        self._inflight: tuple[GroupCommit, Future[None]] | None = None  # the group committing
         self._reset()
 
     def _reset(self) -> None:
@@ -316,7 +316,7 @@ class CommitGroup:
                 self._committer = None
             self.run.notifier.close()
 
-    def _seal(self) -> Sealed:
+    def _seal(self) -> GroupCommit:
         """What the commit writes, fixed now. Each member's checkpoint in memory moves to the
         one after this commit, so a later group can build on it; if this commit fails, its
         campaigns stop for this run (_failed)."""
@@ -340,7 +340,7 @@ class CommitGroup:
             sync.cp.state_ref = None if commit.inline else state_key(commit.pk, commit.seq + 1)
             sync.unsaved = set()
         assert self.exported_at is not None
-        return Sealed(
+        return GroupCommit(
             run.next_group_id(),
             members,
             commits,
@@ -366,7 +366,7 @@ class CommitGroup:
             self._failed(sealed, exc)
             raise
 
-    def _failed(self, sealed: Sealed, exc: BaseException) -> None:
+    def _failed(self, sealed: GroupCommit, exc: BaseException) -> None:
         """A group that could not be committed stays pending (the next run rolls it forward
         or back). Its campaigns are ahead of DynamoDB in memory: they fail for this run. The
         open group goes too if it holds one of them (its records build on the failed ones):
@@ -391,7 +391,7 @@ class CommitGroup:
             self.run.notifier.discard()
             self._reset()
 
-    def _commit(self, sealed: Sealed) -> None:
+    def _commit(self, sealed: GroupCommit) -> None:
         """On the committer thread: steps 1-4 for a sealed group."""
         run = self.run
         members, commits = sealed.members, sealed.commits

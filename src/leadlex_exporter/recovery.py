@@ -16,11 +16,11 @@ from urllib.parse import unquote
 
 from aws_lambda_powertools import Logger
 
-from leadlex_exporter.batch import identify
 from leadlex_exporter.checkpoints import Checkpoint, MemberCommit, PendingMember, campaign_pk
 from leadlex_exporter.context import CampaignStats, RunContext
 from leadlex_exporter.errors import LeaseLostError, PendingGroupError
 from leadlex_exporter.group import EXPORT_FIELDS, updated_recent
+from leadlex_exporter.identity import identify
 from leadlex_exporter.objects import read_records
 from leadlex_exporter.state import CampaignState, id_hash
 from leadlex_exporter.timestamps import require_timestamp

@@ -15,11 +15,11 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from leadlex_exporter.batch import identify
 from leadlex_exporter.checkpoints import Checkpoint
 from leadlex_exporter.context import CampaignStats, RunContext
 from leadlex_exporter.errors import QuotaExhaustedError
 from leadlex_exporter.group import CommitGroup, Record
+from leadlex_exporter.identity import identify
 from leadlex_exporter.leadlex import PER_PAGE, EventsPage, LeadLexClient
 from leadlex_exporter.planner import activity
 from leadlex_exporter.quota import Purpose
