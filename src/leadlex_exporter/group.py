@@ -11,11 +11,11 @@ committed, or stopped for this run).
 Records are attributed to their campaign by the `campaign_id` field the exporter adds. An event
 whose own `campaign_id` field names another campaign makes its group a single-member one.
 
-Every record also carries `exported_at` and `export_run` (EXPORT_FIELDS): the time the group was
-formed (its first page joined; UTC, whole seconds) and the run's id, the same for every record
-of the group's objects. Lines are compressed as pages arrive, so the time is fixed when the
-group opens, not when it is written; the manifest keeps both, so recovery can tell them from
-an event's own fields of those names (an event's own field always wins, as for `workspace`).
+Every record also carries `exported_at` and `export_run` (protocol.EXPORT_FIELDS): the time
+the group was formed (its first page joined; UTC, whole seconds) and the run's id, the same for
+every record of the group's objects. Lines are compressed as pages arrive, so the time is fixed
+when the group opens, not when it is written; the manifest keeps both, so recovery can tell them
+from an event's own fields of those names (an event's own field always wins, as for `workspace`).
 """
 
 from __future__ import annotations
@@ -102,7 +102,6 @@ class MemberResult:
 
     pk: str
     committed: bool  # False: its campaign stops for this run (its group failed, or built on one)
-    seq: int = 0  # the campaign's seq once committed
     released: bool = False  # its lease went with the commit
     exported: int = 0
     quarantined: int = 0
@@ -431,7 +430,6 @@ class CommitGroup:
             MemberResult(
                 done.pk,
                 committed=True,
-                seq=done.seq + 1,
                 released=done.release,
                 exported=member.exported,
                 quarantined=member.quarantined,
