@@ -49,7 +49,7 @@ class CampaignSync:
         self.workspace = workspace
         self.campaign_id = campaign_id
         self.client = client
-        self.cp = checkpoint
+        self.cp = checkpoint  # as leased; the group keeps where its next commit starts
         self.state = checkpoint.state
         self.group = group
         self.released = False  # the lease went with the last commit
