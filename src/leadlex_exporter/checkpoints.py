@@ -276,12 +276,6 @@ class CheckpointStore:
                 with contextlib.suppress(ClientError):
                     self.blobs.delete(commit.previous_ref)
 
-    def clear_pending(self, pk: str, owner: str, seq: int) -> None:
-        """Drop a single-campaign `pending` (the format before commit groups), fenced."""
-        values = {":o": {"S": owner}, ":seq": {"N": str(seq)}}
-        condition = "lease_owner = :o AND " + _seq_condition(seq)
-        self._transact([self._item(pk, "REMOVE pending", condition, values)])
-
     def pending_members(self, group_id: str, pks: list[str]) -> dict[str, PendingMember]:
         """The members of a group that still have it pending (all of them, or none)."""
         found: dict[str, PendingMember] = {}

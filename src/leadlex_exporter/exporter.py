@@ -175,16 +175,16 @@ class Exporter:
                 result.campaigns = len(plan.campaigns)
                 result.deferred_campaigns = [c for c in choice.deferred if c not in backfills]
                 polled = set(choice.poll)
-                opening = Opening(
+                leases = CampaignLeases(
                     self, workspace, (*choice.poll, *backfills), client, group, result, control
                 )
                 try:
-                    due = (s for s in opening if s.campaign_id in polled)
+                    due = (s for s in leases if s.campaign_id in polled)
                     self._phase(due, Purpose.FRESH, group, result)
-                    self._phase(opening, Purpose.BACKFILL, group, result)
+                    self._phase(leases, Purpose.BACKFILL, group, result)
                     self._commit_last(group, result)
                 finally:
-                    syncs = opening.close()
+                    syncs = leases.close()
                     client.close()
                     result.api_clock_skew = client.clock_skew
                     _check_clock(workspace.name, client.clock_skew)
@@ -568,7 +568,7 @@ def _ready(lanes: list[_Lane]) -> _Lane:
     return next(lane for lane in lanes if lane.future is None or lane.future.done())
 
 
-class Opening:
+class CampaignLeases:
     """The campaigns of a workspace, leased in the background (ACQUIRE_WORKERS round trips at
     a time) and made into syncs in order as a phase reaches them, so the first campaigns sync
     while the later leases are still being taken. A campaign a crashed run left pending is

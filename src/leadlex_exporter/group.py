@@ -1,26 +1,21 @@
 """Commits of one workspace: the events of many campaigns made durable together, exactly once.
 
 A run adds every page it reads to the workspace's open *group*. A group is committed when it is
-large enough (objects sized for Athena, SQS batches full) and when the workspace is done:
-  1. DynamoDB, one transaction: every member campaign gets `pending` (its state after the
-     group), fenced by its lease and seq; the first member's also holds the group's manifest
-     (object keys and members), the others name that member
-  2. S3: one object per event date (and one for quarantine), at keys fixed by (run, group)
-  3. SQS: the rest of the group's notifications (full batches went out as they filled)
-  4. DynamoDB, one transaction: every member's new state, seq + 1, `pending` removed
-A crash leaves the group pending on all its members at once; recovery.py finishes it.
-
-Steps 1-4 run on a committer thread while the next group fills; a group's commit starts only
-once the one before it is done, since it builds on the state that one commits.
+large enough (objects sized for Athena, SQS batches full) and when the workspace is done, by
+the steps of protocol.py. They run on a committer thread while the next group fills; a group's
+commit starts only once the one before it is done, since it builds on the state that one
+commits. So the group keeps, for each campaign, where its next commit starts (Position), and
+a campaign learns what became of its commits from the results the group hands it (MemberResult:
+committed, or stopped for this run).
 
 Records are attributed to their campaign by the `campaign_id` field the exporter adds. An event
 whose own `campaign_id` field names another campaign makes its group a single-member one.
 
-Every record also carries `exported_at` and `export_run` (EXPORT_FIELDS): the time the group was
-formed (its first page joined; UTC, whole seconds) and the run's id, the same for every record
-of the group's objects. Lines are compressed as pages arrive, so the time is fixed when the
-group opens, not when it is written; the manifest keeps both, so recovery can tell them from
-an event's own fields of those names (an event's own field always wins, as for `workspace`).
+Every record also carries `exported_at` and `export_run` (protocol.EXPORT_FIELDS): the time
+the group was formed (its first page joined; UTC, whole seconds) and the run's id, the same for
+every record of the group's objects. Lines are compressed as pages arrive, so the time is fixed
+when the group opens, not when it is written; the manifest keeps both, so recovery can tell them
+from an event's own fields of those names (an event's own field always wins, as for `workspace`).
 """
 
 from __future__ import annotations
@@ -28,22 +23,19 @@ from __future__ import annotations
 import json
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from datetime import datetime
+from typing import Any, Protocol
 
 from aws_lambda_powertools import Logger
 
-from leadlex_exporter import sink_s3
-from leadlex_exporter.checkpoints import MemberCommit, state_key
+from leadlex_exporter import protocol, sink_s3
+from leadlex_exporter.checkpoints import Checkpoint, MemberCommit, state_key
 from leadlex_exporter.context import RunContext
 from leadlex_exporter.errors import ExporterError
-from leadlex_exporter.notify_sqs import Sends
 from leadlex_exporter.objects import Objects
+from leadlex_exporter.protocol import CONTEXT_FIELDS, GroupCommit, updated_recent
 from leadlex_exporter.state import CampaignState, RecentIds
-from leadlex_exporter.timestamps import format_timestamp, require_timestamp
-
-if TYPE_CHECKING:
-    from leadlex_exporter.sync import CampaignSync
+from leadlex_exporter.timestamps import format_timestamp
 
 logger = Logger(child=True)
 
@@ -57,11 +49,6 @@ MAX_MANIFEST_BYTES = 150_000
 # A group's notifications wait in memory until it is recorded as pending (notify_sqs.py):
 # about 1 KB each, so a group commits once it holds this many.
 MAX_HELD_NOTIFICATIONS = 10_000
-
-# The exporter's fields after the event's own, in this order; an event's own field of one of
-# these names is kept and the exporter's is left out.
-CONTEXT_FIELDS = ("workspace", "campaign_id", "exported_at", "export_run")
-EXPORT_FIELDS = ("exported_at", "export_run")
 
 _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str)
 _ASCII_ENCODER = json.JSONEncoder(separators=(",", ":"), default=str)
@@ -110,8 +97,42 @@ class Record:
 
 
 @dataclass
+class MemberResult:
+    """What became of one member's commit, for its campaign to apply (Campaign.apply)."""
+
+    pk: str
+    committed: bool  # False: its campaign stops for this run (its group failed, or built on one)
+    released: bool = False  # its lease went with the commit
+    exported: int = 0
+    quarantined: int = 0
+    notified: int = 0
+
+
+class Campaign(Protocol):
+    """What a group needs of a member campaign (sync.CampaignSync is one)."""
+
+    @property
+    def campaign_id(self) -> str: ...
+    @property
+    def cp(self) -> Checkpoint: ...  # as leased: where its first commit of the run starts
+    @property
+    def state(self) -> CampaignState: ...  # its state now, after the pages added so far
+    def apply(self, result: MemberResult) -> None: ...
+
+
+@dataclass
+class Position:
+    """Where a campaign's next commit starts: the last one sealed (or its checkpoint)."""
+
+    seq: int
+    recent: RecentIds
+    state_ref: str | None
+    unsaved: set[bytes] = field(default_factory=set)  # recent ids of the open group
+
+
+@dataclass
 class Member:
-    sync: CampaignSync
+    campaign: Campaign
     suffix: bytes  # `,"workspace":..,"campaign_id":..,"exported_at":..,"export_run":..}`
     floor: datetime | None = None  # ids at or after this instant join the recent set
     unplaced_at: datetime | None = None
@@ -119,19 +140,6 @@ class Member:
     exported: int = 0
     quarantined: int = 0
     notified: int = 0
-
-
-@dataclass
-class Sealed:
-    """A group handed to the committer thread: everything its commit writes."""
-
-    group_id: str
-    members: list[Member]
-    commits: list[MemberCommit]
-    objects: Objects
-    solo: bool
-    sends: Sends  # its notifications, on their way
-    exported_at: str  # what its records carry (with the run's id as export_run)
 
 
 class CommitGroup:
@@ -143,7 +151,9 @@ class CommitGroup:
         self.interrupted: set[str] = set()  # stopped with the open group, not failed
         self.objects = Objects()
         self._committer: ThreadPoolExecutor | None = None
-        self._inflight: tuple[Sealed, Future[None]] | None = None  # the group committing
+        self._positions: dict[str, Position] = {}  # by pk: where each campaign's next commit starts
+        # the group committing: its members and what it writes
+        self._inflight: tuple[list[Member], GroupCommit, Future[list[MemberResult]]] | None = None
         self._reset()
 
     def _reset(self) -> None:
@@ -156,11 +166,11 @@ class CommitGroup:
         self.exported_at: str | None = None  # fixed when the first page joins (_join)
 
     # -- filling -------------------------------------------------------------------------
-    def admit(self, sync: CampaignSync, records: list[Record]) -> None:
-        """Make room for a page of `sync` (its state is still the one before the page): commit
-        first if the page cannot join this group."""
-        solo = any(_foreign(r.raw, sync.campaign_id) for r in records)
-        joined = sync.cp.pk in self.members
+    def admit(self, campaign: Campaign, records: list[Record]) -> None:
+        """Make room for a page of `campaign` (its state is still the one before the page):
+        commit first if the page cannot join this group."""
+        solo = any(_foreign(r.raw, campaign.campaign_id) for r in records)
+        joined = campaign.cp.pk in self.members
         if not self.members or (joined and not (solo and len(self.members) > 1)):
             self.solo = self.solo or solo
             return
@@ -169,14 +179,14 @@ class CommitGroup:
             or self.solo
             or solo
             or len(self.members) >= MAX_MEMBERS
-            or self._manifest_bytes() + len(sync.cp.pk) + 32 > MAX_MANIFEST_BYTES
+            or self._manifest_bytes() + len(campaign.cp.pk) + 32 > MAX_MANIFEST_BYTES
         ):
             self.commit()
         self.solo = self.solo or solo
 
-    def add(self, sync: CampaignSync, records: list[Record], hi: datetime) -> None:
+    def add(self, campaign: Campaign, records: list[Record], hi: datetime) -> None:
         """A page's new records; `hi` is the upper bound of the window they were read from."""
-        member = self.members.get(sync.cp.pk) or self._join(sync)
+        member = self.members.get(campaign.cp.pk) or self._join(campaign)
         floor = hi - self.run.lookback
         member.floor = recent_floor = floor if member.floor is None else min(member.floor, floor)
         member.unplaced_at = unplaced_at = (
@@ -184,7 +194,8 @@ class CommitGroup:
         )
         # The hot loop of the exporter: one pass per record, names bound once per page.
         notify_types = self.run.settings.notify_event_types
-        suffix, adds, unsaved = member.suffix, member.adds, sync.unsaved
+        suffix, adds = member.suffix, member.adds
+        unsaved = self._position(campaign).unsaved
         by_date: dict[str, list[bytes]] = {}  # the page's lines, written once per date
         exported = notified = 0
         for record in records:
@@ -209,7 +220,7 @@ class CommitGroup:
                 exported += 1
                 if raw.get("type") in notify_types:
                     notifier = self.run.notifier
-                    notifier.queue(notifier.entry(raw, self.workspace, sync.campaign_id))
+                    notifier.queue(notifier.entry(raw, self.workspace, campaign.campaign_id))
                     notified += 1
                 when = instant
             else:
@@ -230,16 +241,28 @@ class CommitGroup:
         if self._full():
             self.commit()
 
-    def _join(self, sync: CampaignSync) -> Member:
+    def known_ids(self, campaign: Campaign) -> tuple[dict[bytes, int], set[bytes]]:
+        """The campaign's recent ids: those its last commit keeps, and those of the open group."""
+        position = self._position(campaign)
+        return position.recent.entries, position.unsaved
+
+    def _position(self, campaign: Campaign) -> Position:
+        position = self._positions.get(campaign.cp.pk)
+        if position is None:
+            cp = campaign.cp
+            position = self._positions[cp.pk] = Position(cp.seq, cp.recent, cp.state_ref)
+        return position
+
+    def _join(self, campaign: Campaign) -> Member:
         if self.exported_at is None:  # the group forms: its records' export time
             self.exported_at = format_timestamp(self.run.clock.now())
         suffix = b"".join(
             b',"' + name.encode() + b'":' + encode(value)
-            for name, value in self._context_values(sync.campaign_id).items()
+            for name, value in self._context_values(campaign.campaign_id).items()
         )
         suffix = suffix + b"}\n"
-        member = Member(sync, suffix)
-        self.members[sync.cp.pk] = member
+        member = Member(campaign, suffix)
+        self.members[campaign.cp.pk] = member
         return member
 
     def _manifest_bytes(self) -> int:
@@ -253,7 +276,7 @@ class CommitGroup:
         """The record as the API sent it under `raw` (so no field of it can collide), with
         the same context fields as an exported record."""
         quarantined = {"reason": record.problem or "unplaceable record", "raw": record.raw}
-        quarantined.update(self._context_values(member.sync.campaign_id))
+        quarantined.update(self._context_values(member.campaign.campaign_id))
         self.objects.write(None, dumps(quarantined))
         member.quarantined += 1
 
@@ -264,7 +287,7 @@ class CommitGroup:
         return dict(zip(CONTEXT_FIELDS, values, strict=True))
 
     def _context(self, member: Member, raw: dict[str, Any]) -> dict[str, str]:
-        context = self._context_values(member.sync.campaign_id)
+        context = self._context_values(member.campaign.campaign_id)
         return {k: v for k, v in context.items() if k not in raw}
 
     def _full(self) -> bool:
@@ -297,12 +320,13 @@ class CommitGroup:
         self._settle_previous(wait=True)
         if not self.members:
             return
-        sealed = self._seal()
+        members = list(self.members.values())
+        sealed = self._seal(members)
         self.objects = Objects()  # the sealed group took the open one
         self._reset()
         if self._committer is None:
             self._committer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="commit")
-        self._inflight = (sealed, self._committer.submit(self._commit, sealed))
+        self._inflight = (members, sealed, self._committer.submit(self._commit, members, sealed))
 
     def flush(self) -> None:
         """Commit everything added, and wait until it is committed (or has failed: its
@@ -316,57 +340,65 @@ class CommitGroup:
                 self._committer = None
             self.run.notifier.close()
 
-    def _seal(self) -> Sealed:
-        """What the commit writes, fixed now. Each member's checkpoint in memory moves to the
-        one after this commit, so a later group can build on it; if this commit fails, its
-        campaigns stop for this run (_failed)."""
+    def _seal(self, members: list[Member]) -> GroupCommit:
+        """What the commit writes, fixed now. Each member's position moves to the one after
+        this commit, so a later group can build on it; if this commit fails, its campaigns
+        stop for this run (_failed)."""
         run = self.run
-        members = list(self.members.values())
-        commits = []
+        commits, bounds = [], []
         for member in members:
-            sync = member.sync
-            state = sync.state
+            pk, state = member.campaign.cp.pk, member.campaign.state
+            position = self._position(member.campaign)
             commit = MemberCommit(
-                pk=sync.cp.pk,
-                seq=sync.cp.seq,
+                pk=pk,
+                seq=position.seq,
                 state=state.to_json(),
-                recent=updated_recent(sync.cp.recent, member.adds, state, run.lookback),
+                recent=updated_recent(position.recent, member.adds, state, run.lookback),
                 release=state.backfill is None and state.fresh is None,
-                previous_ref=sync.cp.state_ref,
+                previous_ref=position.state_ref,
             )
             commits.append(commit)
-            sync.cp.seq, sync.cp.recent, sync.cp.pending = commit.seq + 1, commit.recent, None
+            assert member.floor is not None
+            assert member.unplaced_at is not None
+            bounds.append((member.floor, member.unplaced_at))
+            position.seq, position.recent = commit.seq + 1, commit.recent
             # where the store puts this state if it is too large for the item (spill)
-            sync.cp.state_ref = None if commit.inline else state_key(commit.pk, commit.seq + 1)
-            sync.unsaved = set()
+            position.state_ref = None if commit.inline else state_key(pk, commit.seq + 1)
+            position.unsaved = set()
         assert self.exported_at is not None
-        return Sealed(
-            run.next_group_id(),
-            members,
+        group_id = run.next_group_id()
+        return GroupCommit(
+            group_id,
             commits,
+            bounds,
             self.objects,
+            {t: self._key(t, group_id) for t in self.objects.targets()},
             self.solo,
             run.notifier.cut(),
             self.exported_at,
         )
 
     def _settle_previous(self, wait: bool) -> None:
-        """Take the outcome of the commit on its way (if it is done, or `wait`)."""
+        """Hand the outcome of the commit on its way (if it is done, or `wait`) to its
+        campaigns."""
         if self._inflight is None:
             return
-        sealed, future = self._inflight
+        members, sealed, future = self._inflight
         if not wait and not future.done():
             return
         self._inflight = None
         try:
-            future.result()
+            results = future.result()
         except Exception as exc:  # noqa: BLE001 - every member's failure is recorded
-            self._failed(sealed, exc)
+            self._failed(members, exc)
         except BaseException as exc:  # the process is going down: nothing more is committed
-            self._failed(sealed, exc)
+            self._failed(members, exc)
             raise
+        else:
+            for member, result in zip(members, results, strict=True):
+                member.campaign.apply(result)
 
-    def _failed(self, sealed: Sealed, exc: BaseException) -> None:
+    def _failed(self, sealed: list[Member], exc: BaseException) -> None:
         """A group that could not be committed stays pending (the next run rolls it forward
         or back). Its campaigns are ahead of DynamoDB in memory: they fail for this run. The
         open group goes too if it holds one of them (its records build on the failed ones):
@@ -376,70 +408,35 @@ class CommitGroup:
         logger.error(
             "group commit failed",
             workspace=self.workspace,
-            members=len(sealed.members),
+            members=len(sealed),
             error=message,
         )
-        failed = {m.sync.campaign_id for m in sealed.members}
-        for member in sealed.members:
-            self.failed.setdefault(member.sync.campaign_id, message)
-            member.sync.stopped = True
-        if any(m.sync.cp.pk in self.members for m in sealed.members):
+        failed = {m.campaign.campaign_id for m in sealed}
+        for member in sealed:
+            self.failed.setdefault(member.campaign.campaign_id, message)
+            member.campaign.apply(MemberResult(member.campaign.cp.pk, committed=False))
+        if any(m.campaign.cp.pk in self.members for m in sealed):
             for member in self.members.values():
-                member.sync.stopped = True
-                if member.sync.campaign_id not in failed:
-                    self.interrupted.add(member.sync.campaign_id)
+                member.campaign.apply(MemberResult(member.campaign.cp.pk, committed=False))
+                if member.campaign.campaign_id not in failed:
+                    self.interrupted.add(member.campaign.campaign_id)
             self.run.notifier.discard()
             self._reset()
 
-    def _commit(self, sealed: Sealed) -> None:
-        """On the committer thread: steps 1-4 for a sealed group."""
-        run = self.run
-        members, commits = sealed.members, sealed.commits
-        targets = sealed.objects.targets()
-        keys = [self._key(t, sealed.group_id) for t in targets]
-        pending_group = None
-        try:
-            # Compression ends first (it frees the zlib state while DynamoDB works).
-            bodies = sealed.objects.finish() if keys else {}
-            if keys:
-                pending_group = sealed.group_id
-                # The manifest (keys, members) goes on the first member, the leader, only;
-                # the others name it. The group is pending on all of them or on none.
-                manifest = {
-                    "id": sealed.group_id,
-                    "keys": keys,
-                    "solo": sealed.solo,
-                    "members": [[c.pk, c.seq] for c in commits],
-                    # the values of EXPORT_FIELDS in its records: recovery strips them
-                    "exported_at": sealed.exported_at,
-                    "export_run": run.run_id,
-                }
-                reference = {"id": sealed.group_id, "leader": commits[0].pk}
-                for commit in commits:  # states too large for their items go to S3 first
-                    run.store.spill(commit)
-                run.store.record_pending_group(
-                    run.run_id,
-                    sealed.group_id,
-                    [
-                        (c, _pending(manifest if i == 0 else reference, c, m.floor, m.unplaced_at))
-                        for i, (c, m) in enumerate(zip(commits, members, strict=True))
-                    ],
-                )
-                # Pending now: its notifications may go (a repeat needs a crash from here on).
-                sealed.sends.start()
-                run.sink.put_many([(key, bodies[t]) for t, key in zip(targets, keys, strict=True)])
-        finally:
-            sealed.objects.close()
-            sealed.sends.wait()  # also when the rest failed: nothing is left sending
-        run.store.commit_group(run.run_id, pending_group, commits, run.clock.now().isoformat())
-        for member, done in zip(members, commits, strict=True):
-            sync = member.sync
-            sync.released = done.release
-            stats = sync.stats
-            stats.commits += 1
-            stats.exported += member.exported
-            stats.quarantined += member.quarantined
-            stats.notified += member.notified
+    def _commit(self, members: list[Member], sealed: GroupCommit) -> list[MemberResult]:
+        """On the committer thread: the protocol's steps for a sealed group."""
+        protocol.commit(self.run, sealed)
+        return [
+            MemberResult(
+                done.pk,
+                committed=True,
+                released=done.release,
+                exported=member.exported,
+                quarantined=member.quarantined,
+                notified=member.notified,
+            )
+            for member, done in zip(members, sealed.commits, strict=True)
+        ]
 
     def _key(self, target: str | None, group_id: str) -> str:
         settings = self.run.settings
@@ -448,39 +445,6 @@ class CommitGroup:
                 settings.quarantine_prefix, self.workspace, group_id
             )
         return sink_s3.event_object_key(settings.export_prefix, target, self.workspace, group_id)
-
-
-def updated_recent(
-    before: RecentIds,
-    adds: list[tuple[bytes, datetime]],
-    state: CampaignState,
-    lookback: timedelta,
-) -> RecentIds:
-    """The recent-id set after a commit: a pure function, so recovery computes the same set."""
-    recent = before.copy()
-    for key, instant in adds:
-        recent.add(key, instant)
-    if state.watermark is not None:
-        recent.prune(require_timestamp(state.watermark) - lookback)
-    return recent
-
-
-def _pending(
-    info: dict[str, Any], commit: MemberCommit, floor: datetime | None, unplaced: datetime | None
-) -> str:
-    assert floor is not None
-    assert unplaced is not None
-    pending: dict[str, Any] = {
-        "group": info,
-        "seq": commit.seq + 1,
-        "recent_floor": floor.isoformat(),
-        "unplaced_at": unplaced.isoformat(),
-    }
-    if commit.state_ref is None:
-        pending["state"] = commit.state
-    else:
-        pending["state_ref"] = commit.state_ref
-    return json.dumps(pending, separators=(",", ":"))
 
 
 def _foreign(raw: Any, campaign_id: str) -> bool:

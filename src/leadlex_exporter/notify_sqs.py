@@ -1,9 +1,10 @@
 """SQS notifications: one message per notified event, sent in batches of ten.
 
 Entries are batched as they are queued (`queue`) and held: `cut` hands a group's batches over
-(Sends), and they go out only when the commit has recorded the group as pending (`Sends.start`),
-so a group that fails before that sends nothing, and the next run's sends are the first. The
-commit happens only after they were all delivered (`Sends.wait`). `drain` sends at once.
+(HeldBatches), and they go out only when the commit has recorded the group as pending
+(`HeldBatches.start`), so a group that fails before that sends nothing, and the next run's sends
+are the first. The commit happens only after they were all delivered (`HeldBatches.wait`).
+`drain` sends at once.
 
 Entries that SQS reports as Failed are sent again with backoff; what still fails raises
 DeliveryError so the commit does not happen and the next run sends the batch again.
@@ -88,13 +89,13 @@ def _sendable(text: str) -> str:
 def _outcome(future: Future[None]) -> BaseException | None:
     try:
         future.result()
-    except BaseException as exc:  # noqa: BLE001 - raised by Sends.wait
+    except BaseException as exc:  # noqa: BLE001 - raised by HeldBatches.wait
         return exc
     return None
 
 
 @dataclass
-class Sends:
+class HeldBatches:
     """A group's batches (SqsNotifier.cut): `start` sends them in the background, `wait`
     returns when all are delivered (or raises the first error); never started, nothing."""
 
@@ -184,11 +185,11 @@ class SqsNotifier:
         """Entries queued since the last cut (held in memory until then)."""
         return self._queued
 
-    def cut(self) -> Sends:
+    def cut(self) -> HeldBatches:
         """The batches queued since the last cut (a group's notifications), not sent yet."""
         if self._buffer:
             self._hold()
-        sends = Sends([], self._queued, chunks=self._held, notifier=self)
+        sends = HeldBatches([], self._queued, chunks=self._held, notifier=self)
         self._held, self._queued = [], 0
         return sends
 

@@ -31,7 +31,6 @@ from typing import Any
 from aws_lambda_powertools import Logger
 
 from leadlex_exporter import sink_s3
-from leadlex_exporter.batch import identify
 from leadlex_exporter.checkpoints import Checkpoint
 from leadlex_exporter.context import RunContext
 from leadlex_exporter.errors import (
@@ -42,6 +41,7 @@ from leadlex_exporter.errors import (
     ReplayRefusedError,
 )
 from leadlex_exporter.group import dumps
+from leadlex_exporter.identity import identify
 from leadlex_exporter.leadlex import PER_PAGE, LeadLexClient
 from leadlex_exporter.quota import Purpose
 from leadlex_exporter.timestamps import format_timestamp, require_timestamp

@@ -15,11 +15,11 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from leadlex_exporter.batch import identify
 from leadlex_exporter.checkpoints import Checkpoint
 from leadlex_exporter.context import CampaignStats, RunContext
 from leadlex_exporter.errors import QuotaExhaustedError
-from leadlex_exporter.group import CommitGroup, Record
+from leadlex_exporter.group import CommitGroup, MemberResult, Record
+from leadlex_exporter.identity import identify
 from leadlex_exporter.leadlex import PER_PAGE, EventsPage, LeadLexClient
 from leadlex_exporter.planner import activity
 from leadlex_exporter.quota import Purpose
@@ -49,16 +49,26 @@ class CampaignSync:
         self.workspace = workspace
         self.campaign_id = campaign_id
         self.client = client
-        self.cp = checkpoint
+        self.cp = checkpoint  # as leased; the group keeps where its next commit starts
         self.state = checkpoint.state
         self.group = group
-        self.unsaved: set[bytes] = set()  # recent ids in the group, not yet in cp.recent
         self.released = False  # the lease went with the last commit
         self.stopped = False  # its group failed to commit: memory is ahead of DynamoDB
         self._ahead: tuple[Walk, int, Future[EventsPage]] | None = None  # see prefetch()
         self._total: int | None = None  # the API's total for the walk of the last page read
         self.stats = CampaignStats()
         self.activity = 0.0  # what its pages say of how active it is (planner.activity)
+
+    def apply(self, result: MemberResult) -> None:
+        """What became of a commit of this campaign's pages (group.py)."""
+        if not result.committed:
+            self.stopped = True
+            return
+        self.released = result.released
+        self.stats.commits += 1
+        self.stats.exported += result.exported
+        self.stats.quarantined += result.quarantined
+        self.stats.notified += result.notified
 
     # -- the two phases of a run: fresh events first, history with what the quota leaves ----
     def sync(self, purpose: Purpose) -> None:
@@ -192,8 +202,6 @@ class CampaignSync:
             return False, "waiting for the first sync to start"
         if state.backfill is not None:
             return False, "waiting for the history walk in progress"
-        if state.history_from is None:
-            return True, "not queued: this checkpoint does not record where its history starts"
         if state.history_from == "":
             return True, "nothing to read: the history is complete"
         start = require_timestamp(state.history_from)
@@ -272,7 +280,7 @@ class CampaignSync:
         placed: list[tuple[datetime, bytes]] = []
         new_unplaced: list[bytes] = []
         records: list[Record] = []
-        recent, unsaved = self.cp.recent.entries, self.unsaved
+        recent, unsaved = self.group.known_ids(self)
         for raw in events:
             key, instant, problem = identify(raw)
             if key in page_seen:

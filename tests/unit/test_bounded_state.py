@@ -156,13 +156,9 @@ def test_the_largest_checkpoint_item_the_code_can_write_fits_dynamodb():
     import uuid
 
     from leadlex_exporter.checkpoints import MemberCommit, campaign_pk
-    from leadlex_exporter.group import (
-        MAX_MANIFEST_BYTES,
-        MAX_MEMBERS,
-        MAX_OPEN_OBJECTS,
-        _pending,
-    )
+    from leadlex_exporter.group import MAX_MANIFEST_BYTES, MAX_MEMBERS, MAX_OPEN_OBJECTS
     from leadlex_exporter.leadlex import PER_PAGE
+    from leadlex_exporter.protocol import pending_value
     from leadlex_exporter.sink_s3 import event_object_key, quarantine_object_key
     from leadlex_exporter.state import RecentIds
     from tests.fakes import FakeClock
@@ -192,8 +188,10 @@ def test_the_largest_checkpoint_item_the_code_can_write_fits_dynamodb():
         "keys": keys,
         "solo": False,
         "members": [[pk, 123_456] for pk in members],
+        "exported_at": "2026-01-01T00:00:00Z",
+        "export_run": "0123456789ab",
     }
-    pending = _pending(manifest, commit, clock.now(), clock.now())
+    pending = pending_value(manifest, commit, clock.now(), clock.now())
     item = {
         "pk": {"S": members[0]},
         "seq": {"N": "123456"},

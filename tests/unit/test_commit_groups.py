@@ -3,7 +3,6 @@ group left pending by a crash finished by whichever run meets it first."""
 
 from __future__ import annotations
 
-import gzip
 import json
 import math
 from collections import Counter
@@ -11,7 +10,7 @@ from datetime import timedelta
 
 import pytest
 
-from tests.conftest import BUCKET, TABLE, Stack, run_exporter
+from tests.conftest import TABLE, Stack, run_exporter
 from tests.fakes import FakeClock, FakeLeadLex, make_events
 
 KEY = "wbk_" + "g" * 52
@@ -232,30 +231,6 @@ def test_a_group_is_finished_from_its_leader_or_from_any_other_member(stack, api
     assert_each_event_once(stack, api)
 
 
-def test_a_group_left_pending_with_the_manifest_on_every_member_still_finishes(stack, api, clock):
-    # The format before leaders: every member carried the whole manifest.
-    leader = crash_before_the_commit(stack, api, clock)
-    pending = pending_of(stack)
-    ddb = stack.session.client("dynamodb")
-    for pk, member in pending.items():
-        old = {**member, "group": pending[leader]["group"]}
-        ddb.update_item(
-            TableName=TABLE,
-            Key={"pk": {"S": pk}},
-            UpdateExpression="SET pending = :p",
-            ExpressionAttributeValues={":p": {"S": json.dumps(old)}},
-        )
-    other = sorted(pk for pk in pending if pk != leader)[0].rsplit("#", 1)[1]
-    clock.advance(seconds=121)
-    stack.put_secret({"workspaces": [{"name": "acme", "api_key": KEY, "campaigns": [other]}]})
-
-    result = run_exporter(stack, clock, api)
-
-    assert result["status"] == "ok", result
-    assert not pending_of(stack)
-    assert_each_event_once(stack, api)
-
-
 def test_a_member_its_leader_does_not_list_fails_by_name_and_loses_nothing(stack, api, clock):
     leader = crash_before_the_commit(stack, api, clock)
     pending = pending_of(stack)
@@ -373,38 +348,6 @@ def test_more_campaigns_than_a_transaction_holds_survive_a_kill(stack, api, cloc
 
     assert result["status"] == "ok", result
     assert_each_event_once(stack, api)
-    assert not [i for i in stack.items() if "pending" in i]
-
-
-def test_a_commit_left_pending_by_the_version_before_groups_is_rolled_back(stack, api, clock):
-    given(stack, api, clock, {"cmp_a": 30})
-    # What the previous version left after a crash: its object landed, its commit did not.
-    old_key = (
-        "events/event_date=2026-01-01/workspace=acme/campaign_id=cmp_a/part-0000000001-r1.jsonl.gz"
-    )
-    records = [{**e, "workspace": "acme", "campaign_id": "cmp_a"} for e in api.events["cmp_a"]]
-    body = gzip.compress("".join(json.dumps(r) + "\n" for r in records).encode())
-    stack.session.client("s3").put_object(Bucket=BUCKET, Key=old_key, Body=body)
-    pending = {"seq": 1, "run_id": "r1", "keys": [old_key], "state": "{}", "kind": "events",
-               "source": old_key, "recent_floor": "2026-01-01T00:00:00+00:00",
-               "unplaced_at": "2026-01-01T00:00:00+00:00"}  # fmt: skip
-    stack.session.client("dynamodb").put_item(
-        TableName=TABLE,
-        Item={
-            "pk": {"S": "campaign#acme#cmp_a"},
-            "lease_owner": {"S": "r1"},
-            "lease_until": {"N": str(int(clock.now().timestamp() * 1000) - 1)},
-            "pending": {"S": json.dumps(pending)},
-        },
-    )
-
-    result = run_exporter(stack, clock, api)
-
-    assert result["status"] == "ok", result
-    assert old_key not in stack.s3_keys()
-    ids = Counter(r["id"] for _, r in stack.records())
-    assert set(ids) == {e["id"] for e in api.events["cmp_a"]}
-    assert max(ids.values()) == 1
     assert not [i for i in stack.items() if "pending" in i]
 
 
