@@ -22,10 +22,11 @@ from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.config import Config
 
+from leadlex_common.environment import trace_sdk_calls
 from leadlex_consumer.errors import ConfigurationError
 from leadlex_consumer.forward import Forwarder, idempotency_config
 from leadlex_consumer.settings import Settings
-from leadlex_consumer.tracing import run_traced, trace_sdk_calls, webhook_transport
+from leadlex_consumer.tracing import run_traced, webhook_transport
 from leadlex_consumer.webhook import WebhookSender, build_http_client
 
 SERVICE = "leadlex-consumer"

@@ -9,14 +9,15 @@ each request's path, and httpx logs the full URL at INFO, so:
 
 Tracing is opt-in (TRACE_SDK_CALLS, template parameter TraceSdkCalls): the Powertools Tracer
 imports aws_xray_sdk (about 17 MB and 100 ms), so it is made on the first traced invocation only,
-once per sandbox. `Tracing: Active` alone still records each invocation's Lambda segments.
+once per sandbox (TRACE_SDK_CALLS: leadlex_common.environment). `Tracing: Active` alone still
+records each invocation's Lambda segments.
 """
 
 from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
@@ -29,11 +30,6 @@ Result = TypeVar("Result")
 
 # The AWS calls; "httpx" is left out on purpose (see the module's docstring).
 TRACED_MODULES = ("botocore",)
-
-
-def trace_sdk_calls(env: Mapping[str, str]) -> bool:
-    """TRACE_SDK_CALLS=true: X-Ray subsegments per call."""
-    return env.get("TRACE_SDK_CALLS", "").strip().lower() == "true"
 
 
 @functools.cache

@@ -1,15 +1,16 @@
 """Opt-in X-Ray subsegments for every SDK call (template parameter TraceSdkCalls).
 
 The Powertools Tracer imports aws_xray_sdk (about 17 MB and 100 ms) and patches boto3 and httpx,
-so it is made on the first traced invocation only, once per sandbox. `Tracing: Active` alone
-still records each invocation's Lambda segments. The exporter's handler uses this module; the
+so it is made on the first traced invocation only, once per sandbox (TRACE_SDK_CALLS:
+leadlex_common.environment). `Tracing: Active` alone still records each invocation's Lambda
+segments. The exporter's handler uses this module; the
 consumer has its own (leadlex_consumer.tracing), which keeps webhook URLs out of traces.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
@@ -17,11 +18,6 @@ if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
 Result = TypeVar("Result")
-
-
-def trace_sdk_calls(env: Mapping[str, str]) -> bool:
-    """TRACE_SDK_CALLS=true: X-Ray subsegments per call."""
-    return env.get("TRACE_SDK_CALLS", "").strip().lower() == "true"
 
 
 @functools.cache

@@ -30,6 +30,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import BotoCoreError, ClientError
 
+from leadlex_common.environment import trace_sdk_calls
 from leadlex_exporter import metrics, targets
 from leadlex_exporter.clock import Clock, SystemClock
 from leadlex_exporter.context import RunContext
@@ -51,7 +52,7 @@ from leadlex_exporter.runtime import (
 from leadlex_exporter.settings import Settings
 from leadlex_exporter.summary import RunSummary, WorkspaceResult
 from leadlex_exporter.targets import Target
-from leadlex_exporter.tracing import run_traced, trace_sdk_calls
+from leadlex_exporter.tracing import run_traced
 from leadlex_exporter.work_items import WorkItem
 from leadlex_exporter.workspaces import Workspace
 
@@ -148,7 +149,7 @@ class KeyExport:
         self._record(summary, work.fingerprint)
         metrics.publish(
             summary,
-            os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "LeadLexExporter"),
+            self.settings.metrics_namespace,
             SERVICE,
             per_workspace=self.settings.workspace_metrics,
         )

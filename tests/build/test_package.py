@@ -187,13 +187,13 @@ def test_the_exporter_package_has_its_trimmed_botocore_data(built: dict[str, Pat
 
 
 def test_each_function_ships_only_its_own_package(built: dict[str, Path]) -> None:
-    ours = {"leadlex_exporter", "leadlex_consumer", "leadlex_sandbox"}
+    ours = {"leadlex_common", "leadlex_exporter", "leadlex_consumer", "leadlex_sandbox"}
     shipped = {
         name: {p.name for p in path.iterdir() if p.name in ours} for name, path in built.items()
     }
     assert shipped == {
-        "WorkerFunction": {"leadlex_exporter"},
-        "ConsumerFunction": {"leadlex_consumer"},
+        "WorkerFunction": {"leadlex_common", "leadlex_exporter"},
+        "ConsumerFunction": {"leadlex_common", "leadlex_consumer"},
     }
 
 
