@@ -20,6 +20,7 @@ import httpx
 import orjson
 from aws_lambda_powertools import Logger
 
+from leadlex_common.backoff import jittered_backoff
 from leadlex_exporter.clock import Deadline
 from leadlex_exporter.errors import (
     AuthenticationError,
@@ -213,8 +214,7 @@ class LeadLexClient:
         if attempt >= self.max_attempts:
             return
         if retry_after is None:
-            cap = min(30.0, 2.0 ** (attempt - 1))
-            retry_after = cap / 2 + cap / 2 * self.jitter()
+            retry_after = jittered_backoff(attempt, first=1.0, cap=30.0, jitter=self.jitter)
         elif self.deadline.seconds_left() < retry_after:
             # Paced for longer than this run has left: this key is done for the run.
             raise QuotaExhaustedError(

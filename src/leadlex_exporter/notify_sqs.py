@@ -22,6 +22,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
+from leadlex_common.backoff import jittered_backoff
 from leadlex_exporter.clock import Clock
 from leadlex_exporter.errors import DeliveryError
 
@@ -254,6 +255,5 @@ class SqsNotifier:
             )
             pending = [e for e in pending if e["Id"] in failed_ids]
             if attempt < self.max_attempts:
-                cap = min(8.0, 0.2 * 2 ** (attempt - 1))
-                self.clock.sleep(cap / 2 + cap / 2 * self.jitter())
+                self.clock.sleep(jittered_backoff(attempt, first=0.2, cap=8.0, jitter=self.jitter))
         raise DeliveryError(f"SQS rejected {len(pending)} notification(s) after the retries")
