@@ -12,7 +12,6 @@ DeliveryError so the commit does not happen and the next run sends the batch aga
 from __future__ import annotations
 
 import hashlib
-import json
 import random
 import threading
 from collections.abc import Callable, Iterable
@@ -25,6 +24,7 @@ from aws_lambda_powertools import Logger
 from leadlex_common.backoff import jittered_backoff
 from leadlex_exporter.clock import Clock
 from leadlex_exporter.errors import DeliveryError
+from leadlex_exporter.jsoncodec import encode
 
 logger = Logger(child=True)
 
@@ -61,12 +61,7 @@ def _body(event: dict[str, Any], workspace: str, campaign_id: str, truncated: bo
     }
     if truncated:
         body["event_truncated"] = True  # the whole event is in S3
-    text = json.dumps(body, ensure_ascii=False, separators=(",", ":"), default=str)
-    try:
-        text.encode()
-    except UnicodeEncodeError:  # a lone surrogate, valid JSON as an escape: keep the escape
-        text = json.dumps(body, separators=(",", ":"), default=str)
-    return text
+    return encode(body).decode()  # a lone surrogate stays an escape: SQS takes valid Unicode
 
 
 def _attributes(event: dict[str, Any], workspace: str, campaign_id: str) -> dict[str, Any]:
