@@ -31,6 +31,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import BotoCoreError, ClientError
 
 from leadlex_common.environment import trace_sdk_calls
+from leadlex_common.tracing import run_traced
 from leadlex_exporter import metrics, targets
 from leadlex_exporter.clock import Clock, SystemClock
 from leadlex_exporter.context import RunContext
@@ -52,7 +53,7 @@ from leadlex_exporter.runtime import (
 from leadlex_exporter.settings import Settings
 from leadlex_exporter.summary import RunSummary, WorkspaceResult
 from leadlex_exporter.targets import Target
-from leadlex_exporter.tracing import run_traced
+from leadlex_exporter.tracing import sdk_tracer
 from leadlex_exporter.work_items import WorkItem
 from leadlex_exporter.workspaces import Workspace
 
@@ -66,7 +67,7 @@ REPLAY_ERRORS = (ReplayRefusedError, LeadLexError, ClientError, BotoCoreError)
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     if trace_sdk_calls(os.environ):
-        return run_traced(SERVICE, handle, event, context)
+        return run_traced(sdk_tracer(SERVICE), handle, event, context)
     return handle(event, context)
 
 
