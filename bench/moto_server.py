@@ -55,8 +55,8 @@ from scripts import moto_locking
 Queue.approximate_number_of_messages = property(lambda self: len(self._messages))  # type: ignore[assignment,method-assign]
 Queue.approximate_number_of_messages_delayed = property(lambda self: 0)  # type: ignore[assignment,method-assign]
 Queue.approximate_number_of_messages_not_visible = property(lambda self: 0)  # type: ignore[assignment,method-assign]
-sqs_models.camelcase_to_underscores = functools.lru_cache(maxsize=4096)(  # type: ignore[assignment]
-    sqs_models.camelcase_to_underscores
+sqs_models.camelcase_to_underscores = functools.lru_cache(maxsize=4096)(  # type: ignore[attr-defined]
+    sqs_models.camelcase_to_underscores  # type: ignore[attr-defined]
 )
 
 _transact = DynamoDBBackend.transact_write_items
@@ -75,11 +75,11 @@ def _transact_with_one_backup(self: Any, transact_items: list[dict[str, Any]]) -
         return copy.deepcopy(value, memo)
 
     with _transact_lock:  # the module's `copy` is swapped for the duration of the call
-        dynamodb_models.copy = types.SimpleNamespace(deepcopy=deepcopy)  # type: ignore[assignment]
+        dynamodb_models.copy = types.SimpleNamespace(deepcopy=deepcopy)  # type: ignore[assignment,attr-defined]
         try:
             _transact(self, transact_items)
         finally:
-            dynamodb_models.copy = copy
+            dynamodb_models.copy = copy  # type: ignore[attr-defined]
 
 
 DynamoDBBackend.transact_write_items = _transact_with_one_backup  # type: ignore[method-assign]
@@ -203,7 +203,7 @@ logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
 if os.environ.get("BENCH_KEEP_ALIVE", "1") != "0":
     MotoRequestHandler.setup = _setup_no_delay  # type: ignore[method-assign]
-    werkzeug_serving.selectors = types.SimpleNamespace(  # type: ignore[assignment]
+    werkzeug_serving.selectors = types.SimpleNamespace(  # type: ignore[assignment,attr-defined]
         DefaultSelector=_NoDrain, EVENT_READ=selectors.EVENT_READ
     )
     MotoRequestHandler.make_environ = _environ_counted  # type: ignore[method-assign]

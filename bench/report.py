@@ -7,7 +7,7 @@ import platform
 import statistics
 import subprocess
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 from bench.coldstart import ColdStart
 from bench.workloads import Workload
@@ -85,7 +85,7 @@ def render(
     for w in items:
         ours, peer = by.get((w.name, "ours")), by.get((w.name, "dlt"))
         if _done(ours) and _done(peer):
-            lines.append(_ratio_row(w, ours, by.get((w.name, "ours-s3")), peer))  # type: ignore[arg-type]
+            lines.append(_ratio_row(w, ours, by.get((w.name, "ours-s3")), peer))
     lines += ["", *_details(items, by), "", *_pair_lines(by, repeats)]
     lines += ["", *_coldstart_lines(cold), "", "Targets:"]
     checks = targets(items, by, cold, repeats)
@@ -104,7 +104,6 @@ def with_notifications(
     for w in items:
         r, p = by.get((w.name, "ours")), by.get((w.name, "dlt"))
         if w.events and _done(r) and _done(p):
-            assert r is not None  # noqa: S101 - _done checked it
             lines.append(
                 f"{w.name}: throughput {_speedup(r, p):.2f}x dlt's with {r['notified']:,} SQS "
                 "messages sent as well"
@@ -145,7 +144,7 @@ def _speedup(ours: dict[str, Any] | None, peer: dict[str, Any]) -> float:
     """Events per second over dlt's; for an idle run (no events), dlt's time over ours."""
     assert ours is not None
     if ours["events"] and peer["events"]:
-        return (ours["events"] / ours["seconds"]) / (peer["events"] / peer["seconds"])
+        return float((ours["events"] / ours["seconds"]) / (peer["events"] / peer["seconds"]))
     return float(peer["seconds"] / ours["seconds"])
 
 
@@ -324,7 +323,7 @@ def targets(
     return checks
 
 
-def _done(r: dict[str, Any] | None) -> bool:
+def _done(r: dict[str, Any] | None) -> TypeGuard[dict[str, Any]]:
     return r is not None and "seconds" in r
 
 

@@ -29,7 +29,7 @@ class AwsCounter:
         self.transact_items = 0  # items written by TransactWriteItems
 
     def before_call(self, event_name: str, **_: Any) -> None:
-        _, service, operation = event_name.split(".", 2)
+        _provider, service, operation = event_name.split(".", 2)
         self.operations[f"{service}.{operation}"] += 1
 
     def before_put(self, params: dict[str, Any], **_: Any) -> None:
@@ -60,15 +60,13 @@ class AwsCounter:
 
 def main(out_path: str) -> None:
     started = time.perf_counter()
-    from datetime import timedelta
 
+    import boto3
     import botocore
 
     import leadlex_exporter
     from leadlex_exporter import botocore_data
     from leadlex_exporter.clock import SystemClock
-    import boto3
-
     from leadlex_exporter.runtime import new_session
     from leadlex_exporter.settings import Settings
     from leadlex_exporter.worker import KeyExport

@@ -104,7 +104,7 @@ def bench_stack(spec: dict[str, Any], workdir: Path) -> Iterator[BenchStack]:
         moto_url = f"http://127.0.0.1:{port}"
         _wait(moto_url + "/moto-api/")
         local = LocalStack(moto_url, api_url, api_url.split("/functions/")[0] + "/_admin", "")
-        local.queue_url = _create_resources(local, [])
+        local.queue_url, local.work_queue_url = _create_resources(local, [])
         local.client("s3").create_bucket(Bucket=DLT_BUCKET)
         processes = {"moto": psutil.Process(moto.pid), "sandbox": psutil.Process(sandbox.pid)}
         yield BenchStack(local, processes)

@@ -14,9 +14,9 @@ from types import SimpleNamespace
 from typing import Any, cast
 
 import boto3
-import orjson
 from moto import mock_aws
 
+from leadlex_exporter.jsoncodec import decode
 from scripts import moto_locking
 from scripts.local_stack import BUCKET, SECRET, TABLE, _create_resources
 from sim.clock import VirtualClock
@@ -71,7 +71,7 @@ class Landings:
         for at, _, body in puts:
             for line in gzip.decompress(body).splitlines():
                 if line.strip():
-                    record = orjson.loads(line)
+                    record = decode(line)
                     yield at, (str(record.get("campaign_id")), str(record.get("id")))
 
 

@@ -22,10 +22,12 @@ from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.config import Config
 
+from leadlex_common.environment import trace_sdk_calls
+from leadlex_common.tracing import run_traced
 from leadlex_consumer.errors import ConfigurationError
 from leadlex_consumer.forward import Forwarder, idempotency_config
 from leadlex_consumer.settings import Settings
-from leadlex_consumer.tracing import run_traced, trace_sdk_calls, webhook_transport
+from leadlex_consumer.tracing import sdk_tracer, webhook_transport
 from leadlex_consumer.webhook import WebhookSender, build_http_client
 
 SERVICE = "leadlex-consumer"
@@ -38,7 +40,7 @@ AWS_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, connect_tim
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     if trace_sdk_calls(os.environ):
-        return run_traced(SERVICE, handle, event, context)
+        return run_traced(sdk_tracer(SERVICE), handle, event, context)
     return handle(event, context)
 
 

@@ -7,21 +7,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
+from leadlex_common.environment import number, read_numbers
 from leadlex_consumer.errors import ConfigurationError
 
 DEFAULT_SIGNATURE_HEADER = "X-LeadLex-Signature"
 HEADER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]*")
-
-# variable: (field, default, lowest, highest)
-NUMBERS: dict[str, tuple[str, int, int, int]] = {
-    # LeadLex gives its own receivers 10 s to answer; we give ours the same.
-    "WEBHOOK_TIMEOUT_SECONDS": ("timeout_seconds", 10, 1, 30),
-    "WEBHOOK_MAX_ATTEMPTS": ("max_attempts", 3, 1, 10),
-    # A duplicate arrives when the exporter resends after a crash, which may be days later
-    # if its quota ran out; a week of idempotency records costs next to nothing.
-    "IDEMPOTENCY_EXPIRY_SECONDS": ("idempotency_expiry_seconds", 7 * 86_400, 60, 366 * 86_400),
-    "SECRET_MAX_AGE_SECONDS": ("secret_max_age_seconds", 300, 0, 86_400),
-}
 
 
 @dataclass(frozen=True)
@@ -31,10 +21,15 @@ class Settings:
     secret_id: str
     idempotency_table: str
     signature_header: str = DEFAULT_SIGNATURE_HEADER
-    timeout_seconds: int = 10
-    max_attempts: int = 3
-    idempotency_expiry_seconds: int = 7 * 86_400
-    secret_max_age_seconds: int = 300
+    # LeadLex gives its own receivers 10 s to answer; we give ours the same.
+    timeout_seconds: int = number("WEBHOOK_TIMEOUT_SECONDS", 10, 1, 30)
+    max_attempts: int = number("WEBHOOK_MAX_ATTEMPTS", 3, 1, 10)
+    # A duplicate arrives when the exporter resends after a crash, which may be days later
+    # if its quota ran out; a week of idempotency records costs next to nothing.
+    idempotency_expiry_seconds: int = number(
+        "IDEMPOTENCY_EXPIRY_SECONDS", 7 * 86_400, 60, 366 * 86_400
+    )
+    secret_max_age_seconds: int = number("SECRET_MAX_AGE_SECONDS", 300, 0, 86_400)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -55,16 +50,7 @@ class Settings:
         if not HEADER_NAME.fullmatch(header):
             problems.append("WEBHOOK_SIGNATURE_HEADER must be letters, digits and hyphens")
         values["signature_header"] = header
-        for var, (name, default, low, high) in NUMBERS.items():
-            raw = env.get(var, "").strip()
-            try:
-                number = int(raw) if raw else default
-            except ValueError:
-                problems.append(f"{var} must be a whole number, got {raw!r}")
-                continue
-            if not low <= number <= high:
-                problems.append(f"{var} must be between {low} and {high}, got {number}")
-            values[name] = number
+        read_numbers(cls, env, values, problems)
         if problems:
             raise ConfigurationError("invalid configuration: " + "; ".join(problems))
         return cls(**values)  # type: ignore[arg-type]

@@ -9,31 +9,24 @@ each request's path, and httpx logs the full URL at INFO, so:
 
 Tracing is opt-in (TRACE_SDK_CALLS, template parameter TraceSdkCalls): the Powertools Tracer
 imports aws_xray_sdk (about 17 MB and 100 ms), so it is made on the first traced invocation only,
-once per sandbox. `Tracing: Active` alone still records each invocation's Lambda segments.
+once per sandbox (TRACE_SDK_CALLS: leadlex_common.environment). `Tracing: Active` alone still
+records each invocation's Lambda segments.
 """
 
 from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
 if TYPE_CHECKING:
     from aws_lambda_powertools import Tracer
-    from aws_lambda_powertools.utilities.typing import LambdaContext
 
-Result = TypeVar("Result")
 
 # The AWS calls; "httpx" is left out on purpose (see the module's docstring).
 TRACED_MODULES = ("botocore",)
-
-
-def trace_sdk_calls(env: Mapping[str, str]) -> bool:
-    """TRACE_SDK_CALLS=true: X-Ray subsegments per call."""
-    return env.get("TRACE_SDK_CALLS", "").strip().lower() == "true"
 
 
 @functools.cache
@@ -41,22 +34,6 @@ def sdk_tracer(service: str) -> Tracer:
     from aws_lambda_powertools import Tracer
 
     return Tracer(service=service, patch_modules=TRACED_MODULES)
-
-
-def run_traced(
-    service: str,
-    handle: Callable[[dict[str, Any], LambdaContext], Result],
-    event: dict[str, Any],
-    context: LambdaContext,
-) -> Result:
-    """handle(event, context) inside the `## lambda_handler` subsegment."""
-
-    def lambda_handler(event: dict[str, Any], context: LambdaContext) -> Result:
-        return handle(event, context)  # the subsegment takes this function's name
-
-    traced = sdk_tracer(service).capture_lambda_handler(lambda_handler, capture_response=False)
-    result: Result = traced(event, context)
-    return result
 
 
 def webhook_transport(service: str) -> httpx.BaseTransport | None:

@@ -27,6 +27,7 @@ from typing import Any
 import httpx
 from aws_lambda_powertools import Logger
 
+from leadlex_common.backoff import jittered_backoff
 from leadlex_consumer.errors import (
     ConfigurationError,
     OutOfTimeError,
@@ -180,8 +181,7 @@ class WebhookSender:
     def _backoff(self, failures: int, retry_after: float | None) -> float:
         if retry_after is not None:
             return min(retry_after, RETRY_AFTER_CAP_SECONDS)
-        cap = min(MAX_BACKOFF_SECONDS, 0.5 * 2.0 ** (failures - 1))
-        return cap / 2 + cap / 2 * self.jitter()
+        return jittered_backoff(failures, first=0.5, cap=MAX_BACKOFF_SECONDS, jitter=self.jitter)
 
     def _ensure_time_for(
         self, pause: float, event_id: str, failure: Failure | None, attempts: int

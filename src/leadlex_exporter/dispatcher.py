@@ -17,12 +17,14 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities import parameters
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from leadlex_common.environment import trace_sdk_calls
+from leadlex_common.tracing import run_traced
 from leadlex_exporter import metrics, targets
 from leadlex_exporter.clock import Clock, SystemClock
 from leadlex_exporter.errors import ConfigurationError
 from leadlex_exporter.runtime import AWS_CONFIG, lambda_session, read_workspaces, warm_secrets
 from leadlex_exporter.settings import Settings
-from leadlex_exporter.tracing import run_traced, trace_sdk_calls
+from leadlex_exporter.tracing import sdk_tracer
 from leadlex_exporter.work_items import send_work, work_items
 
 SERVICE = "leadlex-exporter"  # as POWERTOOLS_SERVICE_NAME in template.yaml
@@ -32,7 +34,7 @@ logger = Logger()
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if trace_sdk_calls(os.environ):
-        return run_traced(SERVICE, handle, event, context)
+        return run_traced(sdk_tracer(SERVICE), handle, event, context)
     return handle(event, context)
 
 
@@ -68,7 +70,7 @@ def dispatch(
     metrics.publish_dispatch(
         len(items),
         len(invalid),
-        os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "LeadLexExporter"),
+        settings.metrics_namespace,
         SERVICE,
     )
     result: dict[str, Any] = {

@@ -20,7 +20,6 @@ from an event's own fields of those names (an event's own field always wins, as 
 
 from __future__ import annotations
 
-import json
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -32,6 +31,7 @@ from leadlex_exporter import protocol, sink_s3
 from leadlex_exporter.checkpoints import Checkpoint, MemberCommit, state_key
 from leadlex_exporter.context import RunContext
 from leadlex_exporter.errors import ExporterError
+from leadlex_exporter.jsoncodec import encode
 from leadlex_exporter.objects import Objects
 from leadlex_exporter.protocol import CONTEXT_FIELDS, GroupCommit, updated_recent
 from leadlex_exporter.state import CampaignState, RecentIds
@@ -50,36 +50,6 @@ MAX_MANIFEST_BYTES = 150_000
 # about 1 KB each, so a group commits once it holds this many.
 MAX_HELD_NOTIFICATIONS = 10_000
 
-_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str)
-_ASCII_ENCODER = json.JSONEncoder(separators=(",", ":"), default=str)
-
-try:  # about 15x faster than the json module for a record; optional, the output is the same
-    import orjson
-
-    _ORJSON_OPTIONS = (
-        orjson.OPT_PASSTHROUGH_DATETIME
-        | orjson.OPT_PASSTHROUGH_DATACLASS
-        | orjson.OPT_PASSTHROUGH_SUBCLASS
-    )
-    _FAST: Any = orjson.dumps
-    _FAST_ERRORS: tuple[type[Exception], ...] = (orjson.JSONEncodeError, TypeError)
-except ImportError:  # pragma: no cover - a package built without it
-    _FAST = None
-    _FAST_ERRORS = ()
-
-
-def encode(value: Any) -> bytes:
-    """Compact UTF-8 JSON. Integers past 64 bits and lone surrogates take the json module;
-    a NaN or infinite float (not JSON) becomes null, so the line stays readable."""
-    if _FAST is not None:
-        try:
-            return _FAST(value, default=str, option=_ORJSON_OPTIONS)  # type: ignore[no-any-return]
-        except _FAST_ERRORS:
-            pass
-    try:
-        return _ENCODER.encode(value).encode()
-    except UnicodeEncodeError:  # a lone surrogate (valid JSON as an escape): keep the escape
-        return _ASCII_ENCODER.encode(value).encode()
 
 
 def dumps(value: Any) -> bytes:

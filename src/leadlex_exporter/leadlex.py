@@ -6,7 +6,6 @@ built here contains it.
 
 from __future__ import annotations
 
-import json
 import random
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -17,9 +16,9 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 import httpx
-import orjson
 from aws_lambda_powertools import Logger
 
+from leadlex_common.backoff import jittered_backoff
 from leadlex_exporter.clock import Deadline
 from leadlex_exporter.errors import (
     AuthenticationError,
@@ -30,6 +29,7 @@ from leadlex_exporter.errors import (
     QuotaExhaustedError,
     UnavailableError,
 )
+from leadlex_exporter.jsoncodec import decode
 from leadlex_exporter.quota import Purpose, QuotaGuard
 
 logger = Logger(child=True)
@@ -213,8 +213,7 @@ class LeadLexClient:
         if attempt >= self.max_attempts:
             return
         if retry_after is None:
-            cap = min(30.0, 2.0 ** (attempt - 1))
-            retry_after = cap / 2 + cap / 2 * self.jitter()
+            retry_after = jittered_backoff(attempt, first=1.0, cap=30.0, jitter=self.jitter)
         elif self.deadline.seconds_left() < retry_after:
             # Paced for longer than this run has left: this key is done for the run.
             raise QuotaExhaustedError(
@@ -222,23 +221,6 @@ class LeadLexClient:
             )
         self.deadline.check(retry_after)
         self.quota.clock.sleep(retry_after)
-
-
-_DIGITS = bytes(0x30 if 0x30 <= b <= 0x39 else 0x20 for b in range(256))  # digits stay
-_LONG_NUMBER = b"0" * 19  # 19 digits in a row: maybe an integer past 64 bits
-
-
-def decode(content: bytes) -> Any:
-    """A JSON body, as the json module reads it. orjson reads the usual page in half the time;
-    the json module still reads what orjson refuses and JSON allows (lone surrogate escapes,
-    1e400) and every body with 19 digits in a row, since orjson turns an integer past 64 bits
-    into a float. Malformed is a ValueError either way."""
-    if content.translate(_DIGITS).find(_LONG_NUMBER) < 0:
-        try:
-            return orjson.loads(content)
-        except orjson.JSONDecodeError:
-            pass
-    return json.loads(content)
 
 
 def path_segment(value: str) -> str:

@@ -13,7 +13,6 @@ DeliveryError so the commit does not happen and the next run sends the batch aga
 from __future__ import annotations
 
 import hashlib
-import json
 import random
 import threading
 from collections.abc import Callable, Iterable
@@ -23,8 +22,10 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
+from leadlex_common.backoff import jittered_backoff
 from leadlex_exporter.clock import Clock
 from leadlex_exporter.errors import DeliveryError
+from leadlex_exporter.jsoncodec import encode
 
 logger = Logger(child=True)
 
@@ -61,12 +62,7 @@ def _body(event: dict[str, Any], workspace: str, campaign_id: str, truncated: bo
     }
     if truncated:
         body["event_truncated"] = True  # the whole event is in S3
-    text = json.dumps(body, ensure_ascii=False, separators=(",", ":"), default=str)
-    try:
-        text.encode()
-    except UnicodeEncodeError:  # a lone surrogate, valid JSON as an escape: keep the escape
-        text = json.dumps(body, separators=(",", ":"), default=str)
-    return text
+    return encode(body).decode()  # a lone surrogate stays an escape: SQS takes valid Unicode
 
 
 def _attributes(event: dict[str, Any], workspace: str, campaign_id: str) -> dict[str, Any]:
@@ -255,6 +251,5 @@ class SqsNotifier:
             )
             pending = [e for e in pending if e["Id"] in failed_ids]
             if attempt < self.max_attempts:
-                cap = min(8.0, 0.2 * 2 ** (attempt - 1))
-                self.clock.sleep(cap / 2 + cap / 2 * self.jitter())
+                self.clock.sleep(jittered_backoff(attempt, first=0.2, cap=8.0, jitter=self.jitter))
         raise DeliveryError(f"SQS rejected {len(pending)} notification(s) after the retries")

@@ -30,6 +30,8 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import BotoCoreError, ClientError
 
+from leadlex_common.environment import trace_sdk_calls
+from leadlex_common.tracing import run_traced
 from leadlex_exporter import metrics, targets
 from leadlex_exporter.clock import Clock, SystemClock
 from leadlex_exporter.context import RunContext
@@ -56,7 +58,7 @@ from leadlex_exporter.runtime import (
 from leadlex_exporter.settings import Settings
 from leadlex_exporter.summary import RunSummary, WorkspaceResult
 from leadlex_exporter.targets import Target
-from leadlex_exporter.tracing import run_traced, trace_sdk_calls
+from leadlex_exporter.tracing import sdk_tracer
 from leadlex_exporter.work_items import WorkItem
 from leadlex_exporter.workspaces import Workspace
 
@@ -75,7 +77,7 @@ RETRY_SECONDS = 120
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     if trace_sdk_calls(os.environ):
-        return run_traced(SERVICE, handle, event, context)
+        return run_traced(sdk_tracer(SERVICE), handle, event, context)
     return handle(event, context)
 
 
@@ -171,7 +173,7 @@ class KeyExport:
         self._record(summary, work.fingerprint, target)
         metrics.publish(
             summary,
-            os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "LeadLexExporter"),
+            self.settings.metrics_namespace,
             SERVICE,
             per_workspace=self.settings.workspace_metrics,
         )

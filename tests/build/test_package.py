@@ -116,8 +116,13 @@ def test_native_code_and_bytecode_are_for_the_runtime_and_architecture(
     assert list(package_dir.glob("wrapt/*.so")), "wrapt's extension"
     assert package.bytecode_problems(package_dir, PYTHON) == []
     pyc = list(package_dir.rglob("*.pyc"))
-    module = {"WorkerFunction": "leadlex_exporter", "ConsumerFunction": "leadlex_consumer"}
-    assert list(package_dir.glob(f"{module[function]}/__pycache__/handler.*.pyc")), pyc[:5]
+    handler = {
+        "WorkerFunction": "leadlex_exporter/worker",
+        "ConsumerFunction": "leadlex_consumer/handler",
+    }
+    package_name, module = handler[function].split("/")
+    assert list(package_dir.glob(f"{package_name}/__pycache__/{module}.*.pyc")), pyc[:5]
+    assert list(package_dir.glob("leadlex_common/__pycache__/environment.*.pyc")), pyc[:5]
 
 
 def test_a_package_built_for_another_machine_is_caught(tmp_path: Path) -> None:
@@ -187,13 +192,13 @@ def test_the_exporter_package_has_its_trimmed_botocore_data(built: dict[str, Pat
 
 
 def test_each_function_ships_only_its_own_package(built: dict[str, Path]) -> None:
-    ours = {"leadlex_exporter", "leadlex_consumer", "leadlex_sandbox"}
+    ours = {"leadlex_common", "leadlex_exporter", "leadlex_consumer", "leadlex_sandbox"}
     shipped = {
         name: {p.name for p in path.iterdir() if p.name in ours} for name, path in built.items()
     }
     assert shipped == {
-        "WorkerFunction": {"leadlex_exporter"},
-        "ConsumerFunction": {"leadlex_consumer"},
+        "WorkerFunction": {"leadlex_common", "leadlex_exporter"},
+        "ConsumerFunction": {"leadlex_common", "leadlex_consumer"},
     }
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 import pytest
 
 from leadlex_consumer.errors import ConfigurationError
@@ -21,6 +23,19 @@ def test_defaults_follow_leadlex_webhooks() -> None:
     assert settings.timeout_seconds == 10
     assert settings.max_attempts == 3
     assert settings.idempotency_expiry_seconds == 7 * 86_400
+
+
+def test_unset_variables_take_the_fields_declared_defaults() -> None:
+    # Each default is declared once, on its field: one read from the environment that drifted
+    # from the field's shows here, field by field.
+    read = Settings.from_env(REQUIRED)
+    declared = Settings(
+        webhook_url=REQUIRED["WEBHOOK_URL"],
+        secret_id=REQUIRED["WEBHOOK_SECRET_ID"],
+        idempotency_table=REQUIRED["IDEMPOTENCY_TABLE"],
+    )
+
+    assert asdict(read) == asdict(declared)
 
 
 def test_every_missing_variable_is_named() -> None:

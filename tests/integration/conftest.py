@@ -20,6 +20,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, fields
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -37,7 +38,14 @@ from tests.iam_policy import (
 )
 from tests.notification_schema import check_body
 
-pytestmark = pytest.mark.integration
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test below this folder is marked `integration` (a conftest's pytestmark is
+    ignored: pytest reads that name in test modules only)."""
+    here = Path(__file__).parent
+    for item in items:
+        if item.path.is_relative_to(here):
+            item.add_marker(pytest.mark.integration)
 
 
 def free_port() -> int:

@@ -13,6 +13,9 @@ import pytest
 from tests.conftest import TABLE, Stack, run_exporter
 from tests.fakes import FakeClock, FakeLeadLex, make_events
 
+# many runs each (make test runs them; make check leaves them out)
+pytestmark = pytest.mark.thorough
+
 KEY = "wbk_" + "g" * 52
 NOTIFY = ("clicked", "replied")
 # One event in ten is notified: moto's in-process SQS slows down with every message queued.

@@ -15,6 +15,9 @@ import pytest
 from tests.conftest import Stack, run_exporter
 from tests.fakes import FakeClock, FakeLeadLex, make_events
 
+# many runs each (make test runs them; make check leaves them out)
+pytestmark = pytest.mark.thorough
+
 KEY = "wbk_" + "c" * 52
 
 

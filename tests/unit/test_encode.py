@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 
-from leadlex_exporter.group import _ENCODER, dumps, encode
+from leadlex_exporter.group import dumps
+from leadlex_exporter.jsoncodec import _ENCODER, encode
 
 
 def test_a_record_is_written_as_the_json_module_would_write_it():

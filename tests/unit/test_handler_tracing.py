@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from leadlex_exporter.tracing import trace_sdk_calls
+from leadlex_common.environment import trace_sdk_calls
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 HANDLERS = ["leadlex_exporter.dispatcher", "leadlex_exporter.worker", "leadlex_consumer.handler"]

@@ -5,8 +5,13 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from datetime import timedelta
 
+import pytest
+
 from tests.conftest import run_exporter
 from tests.fakes import make_events
+
+# many runs each (make test runs them; make check leaves them out)
+pytestmark = pytest.mark.thorough
 
 KEY = "wbk_" + "q" * 52
 

@@ -16,6 +16,9 @@ import pytest
 from tests.conftest import run_exporter
 from tests.unit.test_crash_anywhere import Killed, KillSwitch, arm, disarm
 
+# many runs each (make test runs them; make check leaves them out)
+pytestmark = pytest.mark.thorough
+
 KEY = "wbk_" + "r" * 52
 SEEDS = [*range(12), *(pytest.param(s, marks=pytest.mark.slow) for s in range(12, 300))]
 

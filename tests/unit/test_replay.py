@@ -22,6 +22,9 @@ from leadlex_exporter.timestamps import format_timestamp, parse_timestamp
 from tests.conftest import BUCKET, REGION, Stack, run_exporter
 from tests.fakes import FakeClock, FakeLeadLex, make_events
 
+# many runs each (make test runs them; make check leaves them out)
+pytestmark = pytest.mark.thorough
+
 KEY = "wbk_" + "r" * 52
 DAY = timedelta(days=1)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import asdict, fields
 
 import pytest
 
@@ -47,6 +48,37 @@ def test_defaults_match_the_contract():
     assert settings.api_url == "https://data.leadlex.com/functions/v1/api-gateway"
     assert settings.notify_event_types == {"clicked", "replied"}
     assert settings.lookback_minutes == 10
+
+
+def test_unset_variables_take_the_fields_declared_defaults():
+    # Each default is declared once, on its field: a default read from the environment that
+    # drifted from the field's (or a field that from_env forgot) shows here, field by field.
+    required = {"export_bucket": "b", "notify_queue_url": "q", "checkpoint_table": "t"}
+    read = Settings.from_env(
+        {
+            "EXPORT_BUCKET": "b",
+            "NOTIFY_QUEUE_URL": "q",
+            "CHECKPOINT_TABLE": "t",
+            "API_KEYS_SECRET_ID": "s",
+        }
+    )
+    declared = Settings(**required, secret_id="s")
+    assert asdict(read) == asdict(declared)
+    assert {f.name: type(getattr(read, f.name)) for f in fields(Settings)} == {
+        f.name: type(getattr(declared, f.name)) for f in fields(Settings)
+    }
+
+
+def test_the_metrics_namespace_is_powertools_variable():
+    env = {
+        "EXPORT_BUCKET": "b",
+        "NOTIFY_QUEUE_URL": "q",
+        "CHECKPOINT_TABLE": "t",
+        "API_KEYS_SECRET_ID": "s",
+    }
+    assert Settings.from_env(env).metrics_namespace == "LeadLexExporter"
+    named = {**env, "POWERTOOLS_METRICS_NAMESPACE": " Acme "}
+    assert Settings.from_env(named).metrics_namespace == "Acme"
 
 
 def test_secret_entries_are_independent_and_errors_never_show_keys():

@@ -8,9 +8,14 @@ import time
 from collections import Counter
 from datetime import timedelta
 
+import pytest
+
 from leadlex_exporter.exporter import LANES
 from tests.conftest import Stack, run_exporter
 from tests.fakes import FakeClock, FakeLeadLex, make_events
+
+# many runs each (make test runs them; make check leaves them out)
+pytestmark = pytest.mark.thorough
 
 KEY = "wbk_" + "a" * 52
 
