@@ -51,7 +51,6 @@ MAX_MANIFEST_BYTES = 150_000
 MAX_HELD_NOTIFICATIONS = 10_000
 
 
-
 def dumps(value: Any) -> bytes:
     return encode(value) + b"\n"
 
