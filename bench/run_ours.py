@@ -67,9 +67,9 @@ def main(out_path: str) -> None:
     import leadlex_exporter
     from leadlex_exporter import botocore_data
     from leadlex_exporter.clock import SystemClock
+    from leadlex_exporter.key_export import KeyExport
     from leadlex_exporter.runtime import new_session
     from leadlex_exporter.settings import Settings
-    from leadlex_exporter.worker import KeyExport
     from scripts.event_source import Recorder, local_tick
 
     import_seconds = time.perf_counter() - started

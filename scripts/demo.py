@@ -50,9 +50,10 @@ def invoke(stack: LocalStack) -> dict[str, Any]:
     os.environ.update(stack.env(POWERTOOLS_LOG_LEVEL="WARNING", POWERTOOLS_METRICS_DISABLED="true"))
     from leadlex_exporter.clock import SystemClock
     from leadlex_exporter.dispatcher import lambda_handler
+    from leadlex_exporter.key_export import KeyExport
     from leadlex_exporter.runtime import new_session
     from leadlex_exporter.settings import Settings
-    from leadlex_exporter.worker import KeyExport, process_batch
+    from leadlex_exporter.worker import process_batch
 
     event = json.loads((ROOT / "events" / "scheduled-tick.json").read_text())
     dispatched: dict[str, Any] = lambda_handler(event, LambdaContext(60, "leadlex-dispatcher"))

@@ -35,8 +35,8 @@ def child() -> None:
     import boto3
 
     from leadlex_exporter.clock import SystemClock
+    from leadlex_exporter.key_export import KeyExport
     from leadlex_exporter.settings import Settings
-    from leadlex_exporter.worker import KeyExport
     from scripts.event_source import local_tick
 
     clock = SystemClock()

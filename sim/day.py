@@ -70,8 +70,8 @@ def simulate(
     until every event of the window has landed (at most TAIL more). The export prefix's
     objects (key, size) are listed at the end, and before each tick at 00:00 UTC inside the
     window for `at_midnight` (progress of a long run)."""
+    from leadlex_exporter.key_export import KeyExport
     from leadlex_exporter.settings import Settings  # after the caller set the log level
-    from leadlex_exporter.worker import KeyExport
     from scripts.event_source import local_tick
 
     began = time.perf_counter()

@@ -196,8 +196,8 @@ def run_exporter(
     work item from the work queue, each with `seconds` to live; with the fake API when given."""
     from contextlib import nullcontext
 
+    from leadlex_exporter.key_export import KeyExport
     from leadlex_exporter.settings import Settings
-    from leadlex_exporter.worker import KeyExport
     from scripts.event_source import local_tick
 
     settings = Settings.from_env(stack.env(**env))

@@ -6,7 +6,7 @@ campaign, and the rest of the run goes on. Only the deadline stops everything.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator, Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
@@ -32,7 +32,7 @@ from leadlex_exporter.errors import (
     QuotaExhaustedError,
 )
 from leadlex_exporter.group import CommitGroup
-from leadlex_exporter.leadlex import PER_PAGE, EventsPage, LeadLexClient
+from leadlex_exporter.leadlex import PER_PAGE, EventsPage, HttpFactory, LeadLexClient
 from leadlex_exporter.planner import Budget, CampaignPlan, Choice, PollPlanner, WorkspacePlan
 from leadlex_exporter.quota import Purpose, QuotaGuard
 from leadlex_exporter.recovery import GroupRecovery
@@ -47,7 +47,6 @@ logger = Logger(child=True)
 ACQUIRE_WORKERS = 8
 LANES = 3  # campaigns synced side by side (see Exporter._phase)
 CLOCK_SKEW_WARN_SECONDS = 60
-HttpFactory = Callable[[str], AbstractContextManager[httpx.Client]]
 CAMPAIGN_ERRORS = (
     LeadLexError,
     DeliveryError,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -34,6 +35,8 @@ from leadlex_exporter.quota import Purpose, QuotaGuard
 
 logger = Logger(child=True)
 
+# An httpx.Client per API key (the real one: runtime.leadlex_http; tests: a MockTransport)
+HttpFactory = Callable[[str], AbstractContextManager[httpx.Client]]
 PER_PAGE = 100
 SKIPPED_STATUSES = frozenset({"draft"})
 # A 429 with quota left and no Retry-After (the API documents none): the per-minute window

@@ -29,11 +29,15 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from aws_lambda_powertools import Logger
+from botocore.exceptions import BotoCoreError, ClientError
 
 from leadlex_exporter import sink_s3
 from leadlex_exporter.checkpoints import Checkpoint
+from leadlex_exporter.clock import Clock
 from leadlex_exporter.context import RunContext
 from leadlex_exporter.errors import (
+    ExporterError,
+    LeadLexError,
     LeaseHeldError,
     OutOfTimeError,
     QuotaExhaustedError,
@@ -42,9 +46,13 @@ from leadlex_exporter.errors import (
 )
 from leadlex_exporter.group import dumps
 from leadlex_exporter.identity import identify
-from leadlex_exporter.leadlex import PER_PAGE, LeadLexClient
-from leadlex_exporter.quota import Purpose
+from leadlex_exporter.leadlex import PER_PAGE, HttpFactory, LeadLexClient
+from leadlex_exporter.quota import Purpose, QuotaGuard
+from leadlex_exporter.settings import Settings
+from leadlex_exporter.summary import RunSummary, WorkspaceResult
+from leadlex_exporter.targets import Target
 from leadlex_exporter.timestamps import format_timestamp, require_timestamp
+from leadlex_exporter.workspaces import Workspace
 
 logger = Logger(child=True)
 
@@ -437,3 +445,68 @@ def _context(run: RunContext, workspace: str, campaign_id: str) -> dict[str, str
 def _with_context(raw: dict[str, Any], context: dict[str, str]) -> dict[str, Any]:
     """The API's record with the exporter's fields it did not send itself (its own win)."""
     return {**raw, **{k: v for k, v in context.items() if k not in raw}}
+
+
+REPLAY_ERRORS = (ReplayRefusedError, LeadLexError, ClientError, BotoCoreError)
+
+
+def replay_workspaces(
+    run: RunContext,
+    settings: Settings,
+    clock: Clock,
+    http_factory: HttpFactory,
+    mine: list[Workspace],
+    target: Target,
+) -> RunSummary:
+    """A replay (replay.py) of each campaign named (or every campaign the workspace's plan
+    knows), under the key's lease, on the backfill share of the key's quota; a campaign
+    that cannot be replayed now fails alone, with the reason."""
+    summary = RunSummary(run_id=run.run_id)
+    start, end = target.start, target.end
+    assert start is not None  # noqa: S101 - parse() sets both for a replay
+    assert end is not None  # noqa: S101
+    for workspace in mine:
+        result = WorkspaceResult(name=workspace.name)
+        summary.workspaces.append(result)
+        guard = QuotaGuard(
+            run.store.load_quota(workspace.key_fingerprint),
+            clock,
+            reserve_percent=settings.quota_reserve_percent,
+            fresh_reserve_percent=settings.fresh_reserve_percent,
+            max_calls_per_minute=settings.max_calls_per_minute,
+            interval_seconds=settings.run_interval_minutes * 60.0,
+        )
+        campaigns = target.campaigns or tuple(run.store.load_plan(workspace.name).plan.campaigns)
+        result.campaigns = len(campaigns)
+        calls = guard.calls
+        try:
+            with http_factory(workspace.api_key) as http:
+                client = LeadLexClient(
+                    http, guard, run.deadline, minute_window=settings.rate_limit_wait_seconds
+                )
+                for campaign_id in campaigns:
+                    try:
+                        done = replay(run, client, workspace.name, campaign_id, start, end)
+                    except (
+                        ReplayRefusedError,
+                        LeadLexError,
+                        ClientError,
+                        BotoCoreError,
+                    ) as exc:
+                        message = str(exc) if isinstance(exc, ExporterError) else repr(exc)
+                        result.failed_campaigns[campaign_id] = message[:300]
+                        continue
+                    result.replays[campaign_id] = done.to_json()
+                    result.stats.exported += done.records_added
+                    if done.stopped_early:
+                        summary.stopped_early = summary.stopped_early or done.stopped_early
+                        break
+        finally:
+            result.api_calls = guard.calls - calls
+            result.quota_remaining = guard.state.remaining
+            ttl = int((clock.now() + timedelta(days=3)).timestamp())
+            try:
+                run.store.save_quota(workspace.key_fingerprint, guard.state, ttl)
+            except (ClientError, BotoCoreError):
+                logger.warning("quota state not saved", workspace=workspace.name)
+    return summary

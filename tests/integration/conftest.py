@@ -209,8 +209,9 @@ def invoke(
     per worker invocation. The result: the dispatcher's and every worker run's summary."""
     from leadlex_exporter.clock import SystemClock
     from leadlex_exporter.dispatcher import lambda_handler
+    from leadlex_exporter.key_export import KeyExport
     from leadlex_exporter.settings import Settings
-    from leadlex_exporter.worker import KeyExport, process_batch
+    from leadlex_exporter.worker import process_batch
     from scripts.event_source import EventSource, LambdaContext, Recorder, tick_result
 
     for name, value in stack.env(LEADLEX_API_URL=sandbox.url, **env).items():

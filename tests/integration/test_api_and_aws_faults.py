@@ -148,8 +148,8 @@ def test_s3_slowdown_dynamodb_throttling_and_sqs_500s_are_retried(live_stack, sa
     import boto3
 
     from leadlex_exporter.clock import SystemClock
+    from leadlex_exporter.key_export import KeyExport
     from leadlex_exporter.settings import Settings
-    from leadlex_exporter.worker import KeyExport
     from scripts.event_source import local_tick
 
     start = seed(sandbox)

@@ -13,9 +13,10 @@ import boto3
 import pytest
 
 from leadlex_exporter.dispatcher import dispatch
+from leadlex_exporter.key_export import KeyExport
 from leadlex_exporter.key_lease import KeyLease
 from leadlex_exporter.settings import Settings
-from leadlex_exporter.worker import KeyExport, process_batch
+from leadlex_exporter.worker import process_batch
 from leadlex_exporter.workspaces import Workspace
 from scripts.event_source import EventSource, LambdaContext, Recorder
 from tests.conftest import REGION, TABLE, Stack

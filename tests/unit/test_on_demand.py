@@ -10,10 +10,10 @@ from datetime import timedelta
 import pytest
 
 from leadlex_exporter.control import ControlStore
+from leadlex_exporter.key_export import KeyExport
 from leadlex_exporter.settings import Settings
 from leadlex_exporter.timestamps import format_timestamp
 from leadlex_exporter.work_items import WorkItem
-from leadlex_exporter.worker import KeyExport
 from tests.conftest import TABLE, run_exporter
 from tests.fakes import make_events
 from tests.unit.test_sync_flow import KEY, event_calls, given_workspace
@@ -121,9 +121,10 @@ def test_a_request_waits_for_a_busy_key_then_comes_back_to_the_queue_soon(stack,
     from contextlib import nullcontext
 
     from leadlex_exporter.errors import KeyBusyError
+    from leadlex_exporter.key_export import RETRY_SECONDS
     from leadlex_exporter.key_lease import KeyLease
     from leadlex_exporter.local_runner import EventSource, LambdaContext
-    from leadlex_exporter.worker import RETRY_SECONDS, process_batch
+    from leadlex_exporter.worker import process_batch
 
     given_workspace(stack, api, {"cmp_a": 5}, clock)
     now_ms = int(clock.now().timestamp() * 1000)
