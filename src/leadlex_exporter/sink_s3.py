@@ -65,14 +65,8 @@ class S3Sink:
                 future.result()
 
     def get(self, key: str) -> bytes | None:
-        try:
-            response = self.s3.get_object(Bucket=self.bucket, Key=key)
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
-                return None
-            raise
-        body: bytes = response["Body"].read()
-        return body
+        found = self.get_versioned(key)
+        return None if found is None else found[0]
 
     def delete(self, key: str) -> None:
         self.s3.delete_object(Bucket=self.bucket, Key=key)

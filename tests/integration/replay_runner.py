@@ -13,18 +13,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 from datetime import date, timedelta
-from typing import Any
-
-import boto3
 
 from leadlex_exporter.leadlex import LeadLexClient, build_http_client
 from leadlex_exporter.quota import QuotaGuard
 from leadlex_exporter.replay import replay
 from leadlex_exporter.runtime import new_run, read_workspaces
 from leadlex_exporter.settings import Settings
-from tests.integration.runner import OffsetClock
+from tests.integration.runner import OffsetClock, session_that_dies_at
 
 
 def main() -> None:
@@ -38,15 +34,7 @@ def main() -> None:
     parser.add_argument("--clock-offset", type=float, default=0)
     parser.add_argument("--dry-run", action="store_true")
     args = parser.parse_args()
-    session = boto3.session.Session()
-    calls = {"n": 0}
-
-    def count_and_maybe_die(**_: Any) -> None:
-        calls["n"] += 1
-        if args.kill_at and calls["n"] >= args.kill_at:
-            os.kill(os.getpid(), signal.SIGKILL)
-
-    session.events.register("before-call.*.*", count_and_maybe_die)
+    session, calls = session_that_dies_at(args.kill_at)
     clock = OffsetClock(args.clock_offset)
     settings = Settings.from_env(os.environ)
     run = new_run(settings, clock, clock.now() + timedelta(seconds=args.seconds), session)

@@ -35,21 +35,28 @@ class OffsetClock(SystemClock):
         return super().now() + self.offset
 
 
+def session_that_dies_at(kill_at: int) -> tuple[boto3.session.Session, dict[str, int]]:
+    """A session whose Nth AWS call (`kill_at`, 0: never) SIGKILLs this process first, with
+    no `finally` run; and the count of its calls so far."""
+    session = boto3.session.Session()
+    calls = {"n": 0}
+
+    def count_and_maybe_die(**_: Any) -> None:
+        calls["n"] += 1
+        if kill_at and calls["n"] >= kill_at:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    session.events.register("before-call.*.*", count_and_maybe_die)
+    return session, calls
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--kill-at", type=int, default=0)
     parser.add_argument("--seconds", type=float, default=900)
     parser.add_argument("--clock-offset", type=float, default=0)
     args = parser.parse_args()
-    session = boto3.session.Session()
-    calls = {"n": 0}
-
-    def count_and_maybe_die(**_: Any) -> None:
-        calls["n"] += 1
-        if args.kill_at and calls["n"] >= args.kill_at:
-            os.kill(os.getpid(), signal.SIGKILL)
-
-    session.events.register("before-call.*.*", count_and_maybe_die)
+    session, calls = session_that_dies_at(args.kill_at)
     clock = OffsetClock(args.clock_offset)
     settings = Settings.from_env(os.environ)
     result = local_tick(settings, clock, session, KeyExport(settings, clock, session), args.seconds)
