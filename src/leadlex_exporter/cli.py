@@ -35,7 +35,7 @@ from leadlex_exporter import estimates
 from leadlex_exporter.console import Output, Progress
 from leadlex_exporter.deployment import Deployment, OperationError
 from leadlex_exporter.errors import ConfigurationError
-from leadlex_exporter.status import CampaignView, read_status
+from leadlex_exporter.status import CampaignView, WorkspaceView, read_status
 from leadlex_exporter.targets import Target, parse
 from leadlex_exporter.timestamps import parse_timestamp
 
@@ -59,43 +59,46 @@ def cmd_status(deployment: Deployment, args: argparse.Namespace, out: Output) ->
         out.line("No workspace has run yet.")
         return 0
     for ws in views:
-        data = ws.as_dict()
-        run = ws.last_run or {}
-        quota = ws.quota or {}
-        out.line(
-            f"workspace {ws.name}{'  (PAUSED)' if ws.paused else ''}: "
-            f"last run {run.get('finished_at') or '-'} {run.get('status') or ''}"
-            f"{'  error: ' + run['error'] if run.get('error') else ''}"
-        )
-        if quota:
-            out.line(
-                f"  quota: {quota.get('remaining')} of {quota.get('limit')} calls left, "
-                f"reset {quota.get('reset_at')}" + ("  (spent)" if quota.get("exhausted") else "")
-            )
-        if data["backfill_calls_left"]:
-            days = data["backfill_days_left"]
-            out.line(
-                f"  history to load: {data['backfill_calls_left']} calls"
-                + (f", about {days} day(s) at the key's quota" if days is not None else "")
-            )
-        rows = [
-            [
-                c.campaign_id,
-                "paused" if c.paused else "",
-                _short(c.last_poll, now),
-                _duration(c.lag_seconds),
-                _short(c.next_due, now),
-                _backfill_text(c),
-                "pending" if c.pending else ("leased" if c.leased_until else ""),
-                c.last_error or "",
-            ]
-            for c in ws.campaigns
-        ]
-        out.table(
-            ["campaign", "paused", "last poll", "lag", "next due", "history", "commit", "error"],
-            rows,
-        )
+        _print_workspace(ws, now, out)
     return 0
+
+
+def _print_workspace(ws: WorkspaceView, now: datetime, out: Output) -> None:
+    data = ws.as_dict()
+    run = ws.last_run or {}
+    quota = ws.quota or {}
+    out.line(
+        f"workspace {ws.name}{'  (PAUSED)' if ws.paused else ''}: "
+        f"last run {run.get('finished_at') or '-'} {run.get('status') or ''}"
+        f"{'  error: ' + run['error'] if run.get('error') else ''}"
+    )
+    if quota:
+        out.line(
+            f"  quota: {quota.get('remaining')} of {quota.get('limit')} calls left, "
+            f"reset {quota.get('reset_at')}" + ("  (spent)" if quota.get("exhausted") else "")
+        )
+    if data["backfill_calls_left"]:
+        days = data["backfill_days_left"]
+        out.line(
+            f"  history to load: {data['backfill_calls_left']} calls"
+            + (f", about {days} day(s) at the key's quota" if days is not None else "")
+        )
+    rows = [
+        [
+            c.campaign_id,
+            "paused" if c.paused else "",
+            _short(c.last_poll, now),
+            _duration(c.lag_seconds),
+            _short(c.next_due, now),
+            _backfill_text(c),
+            "pending" if c.pending else ("leased" if c.leased_until else ""),
+            c.last_error or "",
+        ]
+        for c in ws.campaigns
+    ]
+    out.table(
+        ["campaign", "paused", "last poll", "lag", "next due", "history", "commit", "error"], rows
+    )
 
 
 def cmd_pause(deployment: Deployment, args: argparse.Namespace, out: Output) -> int:

@@ -31,32 +31,13 @@ def backfill(deployment: Deployment, target: Target, out: Output) -> int:
         raise OperationError(
             f"workspace {target.workspace!r} knows no campaign yet: name one, or sync"
         )
-    rows, calls, probes = [], 0, 0
+    rows: list[list[Any]] = []
     progress = Progress(out, total=len(ids))
     with build_http_client(deployment.api_url, workspace.api_key, 20.0) as http:
         for n, campaign_id in enumerate(ids, 1):
             progress.update(n, campaign_id)
-            state = _state(store, target.workspace, campaign_id)
-            lo, hi = target.from_instant, target.to_instant
-            start = parse_timestamp(state.history_from) if state.history_from else None
-            if state.history_from == "":
-                rows.append([campaign_id, "-", 0, 0, "its history is complete"])
-                continue
-            if start is not None:
-                hi = min(hi, start)
-            if start is None and state.watermark is not None:
-                rows.append([campaign_id, "-", 0, 0, "history start unknown"])
-                continue
-            if hi <= lo:
-                rows.append([campaign_id, "-", 0, 0, "already read"])
-                continue
-            total = _count(http, campaign_id, lo, hi)
-            probes += 1
-            need = max(1, -(-total // PER_PAGE))
-            calls += need
-            rows.append(
-                [campaign_id, f"{format_timestamp(lo)} .. {format_timestamp(hi)}", total, need, ""]
-            )
+            rows.append(_history_row(http, store, target, campaign_id))
+    calls, probes = sum(r[3] for r in rows), sum(1 for r in rows if r[1] != "-")
     progress.done()
     return _report(
         deployment,
@@ -68,6 +49,27 @@ def backfill(deployment: Deployment, target: Target, out: Output) -> int:
         f"backfill needs {calls} call(s)",
         f"This estimate spent {probes} call(s) of the key's quota.",
     )
+
+
+def _history_row(
+    http: httpx.Client, store: CheckpointStore, target: Target, campaign_id: str
+) -> list[Any]:
+    """One campaign's row: the part of the range it never read, the API's count of its events
+    (one call; none when nothing is left to read) and the calls to read them."""
+    state = _state(store, target.workspace, campaign_id)
+    if state.history_from == "":
+        return [campaign_id, "-", 0, 0, "its history is complete"]
+    start = parse_timestamp(state.history_from) if state.history_from else None
+    if start is None and state.watermark is not None:
+        return [campaign_id, "-", 0, 0, "history start unknown"]
+    lo, hi = target.from_instant, target.to_instant
+    if start is not None:
+        hi = min(hi, start)
+    if hi <= lo:
+        return [campaign_id, "-", 0, 0, "already read"]
+    total = _count(http, campaign_id, lo, hi)
+    span = f"{format_timestamp(lo)} .. {format_timestamp(hi)}"
+    return [campaign_id, span, total, max(1, -(-total // PER_PAGE)), ""]
 
 
 def _count(http: httpx.Client, campaign_id: str, lo: datetime, hi: datetime) -> int:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Generator, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 
 import httpx
@@ -125,70 +125,18 @@ class Exporter:
         if workspace.campaigns is not None:
             plan.track(workspace.campaigns, now)
             plan.listed_at = None  # the configured set, not the list: list again if it goes
-        try:
-            control = self._control(workspace, plan)
-        except (ClientError, BotoCoreError) as exc:
-            result.status, result.error = "failed", f"AWS error ({type(exc).__name__})"
-            logger.error("control item not read", workspace=workspace.name, error=str(exc))
+        control = self._may_run(workspace, plan, guard, result)
+        if control is None:
             return
-        if control.workspace_paused:
-            result.status = "paused"
-            logger.info("workspace paused", workspace=workspace.name)
-            return
-        self.paused = control.paused_campaigns
-        result.paused_campaigns = sorted(c for c in plan.campaigns if c in self.paused)
-        if not guard.allows(Purpose.FRESH):
-            result.status, result.quota_limited = "quota_wait", True
-            result.deferred_campaigns = list(plan.campaigns)
-            logger.warning(
-                "quota spent, waiting for reset",
-                workspace=workspace.name,
-                reset_at=guard.state.reset_at,
-            )
-            self._report_freshness(plan, None, result)
-            return
-        syncs: list[CampaignSync] = []
-        choice: Choice | None = None
+        done = _Done()
         group = CommitGroup(self.run, workspace.name)
         try:
-            choice = self._choose(workspace, plan, guard)
+            choice = done.choice = self._choose(workspace, plan, guard)
             backfills = self._backfills(plan, choice, guard, control)
             if not (choice.poll or choice.list_campaigns or backfills):
                 result.deferred_campaigns = choice.deferred
                 return  # nothing due: no call at all
-            with self._open_http(workspace) as http:
-                client = LeadLexClient(
-                    http,
-                    guard,
-                    self.run.deadline,
-                    parallel=LANES + 1,
-                    minute_window=self.run.settings.rate_limit_wait_seconds,
-                )
-                if choice.list_campaigns:
-                    listed = tuple(c["id"] for c in client.list_campaigns())
-                    plan.track(listed, now)
-                    plan.listed_at, plan.list_pages = now, max(1, -(-len(listed) // PER_PAGE))
-                    result.campaign_list_refreshed = True
-                    choice = self._choose(workspace, plan, guard, listed=True)
-                    backfills = self._backfills(plan, choice, guard, control)
-                result.campaigns = len(plan.campaigns)
-                result.deferred_campaigns = [c for c in choice.deferred if c not in backfills]
-                polled = set(choice.poll)
-                leases = CampaignLeases(
-                    self, workspace, (*choice.poll, *backfills), client, group, result, control
-                )
-                try:
-                    due = (s for s in leases if s.campaign_id in polled)
-                    self._phase(due, Purpose.FRESH, group, result)
-                    self._phase(leases, Purpose.BACKFILL, group, result)
-                    self._commit_last(group, result)
-                finally:
-                    syncs = leases.close()
-                    client.close()
-                    result.api_clock_skew = client.clock_skew
-                    _check_clock(workspace.name, client.clock_skew)
-                    if client.clock_skew is not None:  # the next runs widen windows by it
-                        guard.state.api_behind = max(0.0, -client.clock_skew)
+            self._sync(workspace, plan, guard, control, group, result, done)
         except (AuthenticationError, PermissionDeniedError, ConfigurationError) as exc:
             result.status, result.error = "failed", str(exc)
             logger.error("workspace failed", workspace=workspace.name, error=str(exc))
@@ -202,18 +150,97 @@ class Exporter:
             logger.error("workspace failed on AWS", workspace=workspace.name, error=str(exc))
         finally:
             self._commit_quietly(group, result)
-            for sync in syncs:
+            for sync in done.syncs:
                 result.add(sync.stats)
                 result.backfilling += sync.needs_backfill
                 self._release(sync)
             result.api_calls = guard.calls - calls_before
             result.quota_remaining = guard.state.remaining
             self._save_quota(workspace, guard)
-            changed = bool(syncs) or set(plan.campaigns) != known or not stored
-            if stored is not None and choice is not None and changed:
-                self._keep_plan(workspace, stored, syncs, choice, result)
-            self._report_freshness(plan, choice, result)
+            changed = bool(done.syncs) or set(plan.campaigns) != known or not stored
+            if stored is not None and done.choice is not None and changed:
+                self._keep_plan(workspace, stored, done.syncs, done.choice, result)
+            self._report_freshness(plan, done.choice, result)
             self._drop_met_requests(workspace, control, result)
+
+    def _may_run(
+        self, workspace: Workspace, plan: WorkspacePlan, guard: QuotaGuard, result: WorkspaceResult
+    ) -> Control | None:
+        """The workspace's control item, when it may run now: not paused, quota left."""
+        try:
+            control = self._control(workspace, plan)
+        except (ClientError, BotoCoreError) as exc:
+            result.status, result.error = "failed", f"AWS error ({type(exc).__name__})"
+            logger.error("control item not read", workspace=workspace.name, error=str(exc))
+            return None
+        if control.workspace_paused:
+            result.status = "paused"
+            logger.info("workspace paused", workspace=workspace.name)
+            return None
+        self.paused = control.paused_campaigns
+        result.paused_campaigns = sorted(c for c in plan.campaigns if c in self.paused)
+        if not guard.allows(Purpose.FRESH):
+            result.status, result.quota_limited = "quota_wait", True
+            result.deferred_campaigns = list(plan.campaigns)
+            logger.warning(
+                "quota spent, waiting for reset",
+                workspace=workspace.name,
+                reset_at=guard.state.reset_at,
+            )
+            self._report_freshness(plan, None, result)
+            return None
+        return control
+
+    def _sync(
+        self,
+        workspace: Workspace,
+        plan: WorkspacePlan,
+        guard: QuotaGuard,
+        control: Control,
+        group: CommitGroup,
+        result: WorkspaceResult,
+        done: _Done,
+    ) -> None:
+        """The calls of the run: the campaign list when due, then the fresh phase over the
+        chosen campaigns and the backfill phase. `done` keeps the choice (made again after a
+        new list) and the syncs made, also when an error stops the workspace."""
+        now = self.run.window_end.timestamp()
+        choice = done.choice
+        assert choice is not None  # noqa: S101 - made before the first call
+        backfills = self._backfills(plan, choice, guard, control)
+        with self._open_http(workspace) as http:
+            client = LeadLexClient(
+                http,
+                guard,
+                self.run.deadline,
+                parallel=LANES + 1,
+                minute_window=self.run.settings.rate_limit_wait_seconds,
+            )
+            if choice.list_campaigns:
+                listed = tuple(c["id"] for c in client.list_campaigns())
+                plan.track(listed, now)
+                plan.listed_at, plan.list_pages = now, max(1, -(-len(listed) // PER_PAGE))
+                result.campaign_list_refreshed = True
+                choice = done.choice = self._choose(workspace, plan, guard, listed=True)
+                backfills = self._backfills(plan, choice, guard, control)
+            result.campaigns = len(plan.campaigns)
+            result.deferred_campaigns = [c for c in choice.deferred if c not in backfills]
+            polled = set(choice.poll)
+            leases = CampaignLeases(
+                self, workspace, (*choice.poll, *backfills), client, group, result, control
+            )
+            try:
+                due = (s for s in leases if s.campaign_id in polled)
+                self._phase(due, Purpose.FRESH, group, result)
+                self._phase(leases, Purpose.BACKFILL, group, result)
+                self._commit_last(group, result)
+            finally:
+                done.syncs += leases.close()
+                client.close()
+                result.api_clock_skew = client.clock_skew
+                _check_clock(workspace.name, client.clock_skew)
+                if client.clock_skew is not None:  # the next runs widen windows by it
+                    guard.state.api_behind = max(0.0, -client.clock_skew)
 
     def _control(self, workspace: Workspace, plan: WorkspacePlan) -> Control:
         """The workspace's control item; an on-demand `backfill` first adds its request."""
@@ -521,6 +548,14 @@ class Exporter:
             self.run.store.save_quota(workspace.key_fingerprint, guard.state, ttl)
         except (ClientError, BotoCoreError):
             logger.warning("quota state not saved", workspace=workspace.name)
+
+
+@dataclass
+class _Done:
+    """What a workspace's run got to: its (last) choice and the syncs it made."""
+
+    choice: Choice | None = None
+    syncs: list[CampaignSync] = field(default_factory=list)
 
 
 class _QuotaReached(Exception):

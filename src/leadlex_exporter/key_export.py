@@ -68,17 +68,8 @@ class KeyExport:
         lease = KeyLease(
             self.session.client("dynamodb", config=AWS_CONFIG), self.settings.checkpoint_table
         )
-        until_ms = int(run.deadline.ends_at.timestamp() * 1000)
-        now_ms = int(self.clock.now().timestamp() * 1000)
-        if not lease.acquire(work.fingerprint, run.run_id, until_ms, now_ms):
-            logger.info(
-                "key busy in another worker", key_fingerprint=work.fingerprint, run_id=run.run_id
-            )
-            if work.target is None or not self._wait_for_key(lease, work, run, until_ms):
-                if work.target is not None:
-                    # not served by the run in progress: back to the queue, soon (retry_soon)
-                    raise KeyBusyError("the key is busy in another worker; the request waits")
-                return None
+        if not self._take_key(lease, work, run):
+            return None
         logger.info(
             "run started",
             run_id=run.run_id,
@@ -107,6 +98,23 @@ class KeyExport:
         )
         logger.info("run finished", summary=summary.as_dict())
         return summary
+
+    def _take_key(self, lease: KeyLease, work: WorkItem, run: RunContext) -> bool:
+        """The key's lease until the run's deadline. Another worker holds it: a scheduled item
+        is left to it (False); an on-demand request waits for it, or raises KeyBusyError."""
+        until_ms = int(run.deadline.ends_at.timestamp() * 1000)
+        now_ms = int(self.clock.now().timestamp() * 1000)
+        if lease.acquire(work.fingerprint, run.run_id, until_ms, now_ms):
+            return True
+        logger.info(
+            "key busy in another worker", key_fingerprint=work.fingerprint, run_id=run.run_id
+        )
+        if work.target is None:
+            return False
+        if not self._wait_for_key(lease, work, run, until_ms):
+            # not served by the run in progress: back to the queue, soon (retry_soon)
+            raise KeyBusyError("the key is busy in another worker; the request waits")
+        return True
 
     def _wait_for_key(
         self, lease: KeyLease, work: WorkItem, run: RunContext, until_ms: int

@@ -37,7 +37,6 @@ def rename(deployment: Deployment, old: str, new: str, progress: Progress) -> di
     if not new.strip() or new == old:
         raise OperationError("the new name must differ from the old one and not be empty")
     ddb, s3 = deployment.client("dynamodb"), deployment.client("s3")
-    table = deployment.table
     secrets = deployment.client("secretsmanager")
     document = json.loads(secrets.get_secret_value(SecretId=deployment.secret_id)["SecretString"])
     entries = document.get("workspaces") if isinstance(document, dict) else None
@@ -51,13 +50,51 @@ def rename(deployment: Deployment, old: str, new: str, progress: Progress) -> di
         if not copies or any(i["renamed_from"]["S"] != old for i in copies):
             raise OperationError(f"the secret already has a workspace named {new!r}")
         leftovers = _items_of(scan(deployment), old)
-        _delete(ddb, s3, deployment.bucket, table, leftovers)
+        _delete(ddb, s3, deployment.bucket, deployment.table, leftovers)
         return {"from": old, "to": new, "campaigns": 0, "items": len(leftovers), "resumed": True}
     if old not in names:
         raise OperationError(f"the secret has no workspace named {old!r}")
 
-    now_ms = int(time.time() * 1000)
+    items, was_paused = _pause_idle(deployment, old)
+    progress.total = len(items)
+    for n, item in enumerate(items, 1):
+        progress.update(n, item["pk"]["S"][:40])
+        try:
+            _copy(deployment, item, old, new, was_paused)
+        except OperationError:
+            _set_paused(ddb, deployment.table, old, was_paused)
+            raise
+    progress.done()
+
+    for entry in entries:
+        if isinstance(entry, dict) and entry.get("name") == old:
+            entry["name"] = new
+    secrets.put_secret_value(SecretId=deployment.secret_id, SecretString=json.dumps(document))
+    _delete(ddb, s3, deployment.bucket, deployment.table, items)
+    campaigns = sum(i["pk"]["S"].startswith("campaign#") for i in items)
+    return {"from": old, "to": new, "campaigns": campaigns, "items": len(items)}
+
+
+def _pause_idle(deployment: Deployment, old: str) -> tuple[list[dict[str, Any]], bool]:
+    """The old name's items, once it is paused with nothing pending or leased (else a
+    OperationError, the pause as it was); and whether it was paused before."""
+    ddb, table = deployment.client("dynamodb"), deployment.table
     items = _items_of(scan(deployment), old)
+    _check_idle(items)
+    control = next((i for i in items if i["pk"]["S"] == control_pk(old)), None)
+    was_paused = bool(control and control.get("paused", {}).get("BOOL"))
+    _set_paused(ddb, table, old, True)
+    items = _items_of(scan(deployment), old)  # again, now that no run can start on it
+    try:
+        _check_idle(items)
+    except OperationError:
+        _set_paused(ddb, table, old, was_paused)
+        raise
+    return items, was_paused
+
+
+def _check_idle(items: list[dict[str, Any]]) -> None:
+    now_ms = int(time.time() * 1000)
     for item in items:
         if "pending" in item:
             raise OperationError(
@@ -68,59 +105,33 @@ def rename(deployment: Deployment, old: str, new: str, progress: Progress) -> di
             raise OperationError(
                 f"{item['pk']['S']} is leased by a run until {until // 1000}; retry"
             )
-    control = next((i for i in items if i["pk"]["S"] == control_pk(old)), None)
-    was_paused = bool(control and control.get("paused", {}).get("BOOL"))
-    ddb.update_item(
-        TableName=table,
-        Key={"pk": {"S": control_pk(old)}},
-        UpdateExpression="SET paused = :t",
-        ExpressionAttributeValues={":t": {"BOOL": True}},
-    )
-    items = _items_of(scan(deployment), old)  # again, now that no run can start on it
-    for item in items:
-        until = int(item.get("lease_until", {}).get("N", "0"))
-        if "pending" in item or until > int(time.time() * 1000):
-            _set_paused(ddb, table, old, was_paused)
-            raise OperationError(f"{item['pk']['S']} became busy while pausing; retry later")
 
-    progress.total = len(items)
-    campaigns = 0
-    for n, item in enumerate(items, 1):
-        progress.update(n, item["pk"]["S"][:40])
-        copy = _renamed(item, old, new, was_paused)
-        ref = item.get("state_ref", {}).get("S")
-        if ref is not None:
-            target = state_key(copy["pk"]["S"], int(item.get("seq", {}).get("N", "0")))
-            s3.copy_object(
-                Bucket=deployment.bucket,
-                Key=target,
-                CopySource={"Bucket": deployment.bucket, "Key": ref},
-            )
-            copy["state_ref"] = {"S": target}
-        try:
-            ddb.put_item(
-                TableName=table,
-                Item=copy,
-                ConditionExpression="attribute_not_exists(pk) OR renamed_from = :old",
-                ExpressionAttributeValues={":old": {"S": old}},
-            )
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-                _set_paused(ddb, table, old, was_paused)
-                raise OperationError(
-                    f"{copy['pk']['S']} already exists: the name {new!r} was used"
-                ) from None
-            raise
-        campaigns += item["pk"]["S"].startswith("campaign#")
-    progress.done()
 
-    for entry in entries:
-        if isinstance(entry, dict) and entry.get("name") == old:
-            entry["name"] = new
-    secrets.put_secret_value(SecretId=deployment.secret_id, SecretString=json.dumps(document))
-
-    _delete(ddb, s3, deployment.bucket, table, items)
-    return {"from": old, "to": new, "campaigns": campaigns, "items": len(items)}
+def _copy(deployment: Deployment, item: dict[str, Any], old: str, new: str, paused: bool) -> None:
+    """One item under the new name (its state object too), unless the name was used."""
+    copy = _renamed(item, old, new, paused)
+    ref = item.get("state_ref", {}).get("S")
+    if ref is not None:
+        target = state_key(copy["pk"]["S"], int(item.get("seq", {}).get("N", "0")))
+        deployment.client("s3").copy_object(
+            Bucket=deployment.bucket,
+            Key=target,
+            CopySource={"Bucket": deployment.bucket, "Key": ref},
+        )
+        copy["state_ref"] = {"S": target}
+    try:
+        deployment.client("dynamodb").put_item(
+            TableName=deployment.table,
+            Item=copy,
+            ConditionExpression="attribute_not_exists(pk) OR renamed_from = :old",
+            ExpressionAttributeValues={":old": {"S": old}},
+        )
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+            raise OperationError(
+                f"{copy['pk']['S']} already exists: the name {new!r} was used"
+            ) from None
+        raise
 
 
 def _delete(ddb: Any, s3: Any, bucket: str, table: str, items: list[dict[str, Any]]) -> None:

@@ -458,13 +458,10 @@ def replay_workspaces(
     mine: list[Workspace],
     target: Target,
 ) -> RunSummary:
-    """A replay (replay.py) of each campaign named (or every campaign the workspace's plan
-    knows), under the key's lease, on the backfill share of the key's quota; a campaign
-    that cannot be replayed now fails alone, with the reason."""
+    """An on-demand `replay` (targets.py) in the worker, under the key's lease: each campaign
+    named (or every campaign the workspace's plan knows), on the backfill share of the key's
+    quota; a campaign that cannot be replayed now fails alone, with the reason."""
     summary = RunSummary(run_id=run.run_id)
-    start, end = target.start, target.end
-    assert start is not None  # noqa: S101 - parse() sets both for a replay
-    assert end is not None  # noqa: S101
     for workspace in mine:
         result = WorkspaceResult(name=workspace.name)
         summary.workspaces.append(result)
@@ -476,33 +473,15 @@ def replay_workspaces(
             max_calls_per_minute=settings.max_calls_per_minute,
             interval_seconds=settings.run_interval_minutes * 60.0,
         )
-        campaigns = target.campaigns or tuple(run.store.load_plan(workspace.name).plan.campaigns)
-        result.campaigns = len(campaigns)
-        calls = guard.calls
         try:
             with http_factory(workspace.api_key) as http:
                 client = LeadLexClient(
                     http, guard, run.deadline, minute_window=settings.rate_limit_wait_seconds
                 )
-                for campaign_id in campaigns:
-                    try:
-                        done = replay(run, client, workspace.name, campaign_id, start, end)
-                    except (
-                        ReplayRefusedError,
-                        LeadLexError,
-                        ClientError,
-                        BotoCoreError,
-                    ) as exc:
-                        message = str(exc) if isinstance(exc, ExporterError) else repr(exc)
-                        result.failed_campaigns[campaign_id] = message[:300]
-                        continue
-                    result.replays[campaign_id] = done.to_json()
-                    result.stats.exported += done.records_added
-                    if done.stopped_early:
-                        summary.stopped_early = summary.stopped_early or done.stopped_early
-                        break
+                stopped = _replay_campaigns(run, client, workspace.name, target, result)
+                summary.stopped_early = summary.stopped_early or stopped
         finally:
-            result.api_calls = guard.calls - calls
+            result.api_calls = guard.calls
             result.quota_remaining = guard.state.remaining
             ttl = int((clock.now() + timedelta(days=3)).timestamp())
             try:
@@ -510,3 +489,29 @@ def replay_workspaces(
             except (ClientError, BotoCoreError):
                 logger.warning("quota state not saved", workspace=workspace.name)
     return summary
+
+
+def _replay_campaigns(
+    run: RunContext,
+    client: LeadLexClient,
+    workspace: str,
+    target: Target,
+    result: WorkspaceResult,
+) -> str | None:
+    """Each campaign in turn, into `result`; why it stopped early, if it did."""
+    assert target.start is not None  # noqa: S101 - parse() sets both for a replay
+    assert target.end is not None  # noqa: S101
+    campaigns = target.campaigns or tuple(run.store.load_plan(workspace).plan.campaigns)
+    result.campaigns = len(campaigns)
+    for campaign_id in campaigns:
+        try:
+            done = replay(run, client, workspace, campaign_id, target.start, target.end)
+        except REPLAY_ERRORS as exc:
+            message = str(exc) if isinstance(exc, ExporterError) else type(exc).__name__
+            result.failed_campaigns[campaign_id] = message[:300]
+            continue
+        result.replays[campaign_id] = done.to_json()
+        result.stats.exported += done.records_added
+        if done.stopped_early:
+            return done.stopped_early
+    return None

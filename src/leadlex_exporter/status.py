@@ -11,7 +11,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from leadlex_exporter.checkpoints import CheckpointStore, plan_from_item
-from leadlex_exporter.control import ControlStore
+from leadlex_exporter.control import Control, ControlStore
 from leadlex_exporter.deployment import Deployment, scan
 from leadlex_exporter.planner import WorkspacePlan
 from leadlex_exporter.quota import QuotaState
@@ -91,70 +91,89 @@ def days_at(calls: int, per_day: int | None) -> float | None:
     return round(calls / per_day, 1)
 
 
+@dataclass
+class _Table:
+    """The checkpoint table's items, sorted by kind (one scan)."""
+
+    names: set[str] = field(default_factory=set)
+    plans: dict[str, WorkspacePlan] = field(default_factory=dict)
+    quotas: dict[str, QuotaState] = field(default_factory=dict)
+    campaigns: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    controlled: set[str] = field(default_factory=set)
+
+    @classmethod
+    def read(cls, deployment: Deployment, only: str | None) -> _Table:
+        table = cls()
+        for item in scan(deployment):
+            kind, _, rest = item["pk"]["S"].partition("#")
+            if kind == "quota":
+                table.quotas[rest] = QuotaState(**json.loads(item["quota"]["S"]))
+                continue
+            if kind not in ("campaign", "plan", "control", "status"):
+                continue
+            encoded, _, campaign = rest.partition("#")
+            name = unquote(encoded)
+            if only is not None and name != only:
+                continue
+            table.names.add(name)
+            if kind == "campaign":
+                table.campaigns[(name, unquote(campaign))] = item
+            elif kind == "plan":
+                table.plans[name] = plan_from_item(item).plan
+            elif kind == "control":
+                table.controlled.add(name)
+        return table
+
+
 def read_status(deployment: Deployment, only: str | None, now: datetime) -> list[WorkspaceView]:
     """Every workspace the table knows (plans, checkpoints, controls, last runs)."""
+    table = _Table.read(deployment, only)
+    controls = ControlStore(deployment.client("dynamodb"), deployment.table)
     store = deployment.store()
-    views: dict[str, WorkspaceView] = {}
-    plans: dict[str, WorkspacePlan] = {}
-    quotas: dict[str, QuotaState] = {}
-    campaigns: dict[tuple[str, str], dict[str, Any]] = {}
-    controls: dict[str, dict[str, Any]] = {}
-
-    def view(name: str) -> WorkspaceView:
-        return views.setdefault(name, WorkspaceView(name))
-
-    for item in scan(deployment):
-        kind, _, rest = item["pk"]["S"].partition("#")
-        if kind == "quota":
-            quotas[rest] = QuotaState(**json.loads(item["quota"]["S"]))
-            continue
-        if kind not in ("campaign", "plan", "control", "status"):
-            continue
-        encoded, _, campaign = rest.partition("#")
-        name = unquote(encoded)
-        if only is not None and name != only:
-            continue
-        if kind == "campaign":
-            campaigns[(name, unquote(campaign))] = item
-        elif kind == "plan":
-            plans[name] = plan_from_item(item).plan
-        elif kind == "control":
-            controls[name] = item
-        view(name)
-    for name in views:
-        controls_of = ControlStore(deployment.client("dynamodb"), deployment.table)
-        control = controls_of.load(name) if name in controls else None
-        run = controls_of.last_run(name)
-        ws = views[name]
-        ws.paused = bool(control and control.workspace_paused)
-        ws.last_run = run
+    views = []
+    for name in sorted(table.names):
+        control = controls.load(name) if name in table.controlled else None
+        run = controls.last_run(name)
+        ws = WorkspaceView(name, paused=bool(control and control.workspace_paused), last_run=run)
         fingerprint = (run or {}).get("key_fingerprint")
-        if fingerprint and fingerprint in quotas:
-            q = quotas[fingerprint]
+        if fingerprint and fingerprint in table.quotas:
+            q = table.quotas[fingerprint]
             ws.quota = {
                 "limit": q.limit,
                 "remaining": q.remaining,
                 "reset_at": iso(q.reset_at),
                 "exhausted": q.exhausted,
             }
-        plan = plans.get(name, WorkspacePlan())
-        ids = list(dict.fromkeys([*plan.campaigns, *(c for (w, c) in campaigns if w == name)]))
+        plan = table.plans.get(name, WorkspacePlan())
+        ids = {*plan.campaigns, *(c for (w, c) in table.campaigns if w == name)}
         for campaign_id in sorted(ids):
-            entry = plan.campaigns.get(campaign_id)
-            cv = CampaignView(campaign_id)
-            cv.paused = bool(control and control.paused(campaign_id))
-            if entry is not None:
-                cv.last_poll, cv.next_due = entry.polled_at, entry.due_at
-                since = entry.watermark if entry.watermark is not None else entry.seen_at
-                cv.lag_seconds = now.timestamp() - since
-            if control and campaign_id in control.history_requests:
-                cv.history_request = "{} to {}".format(*control.history_requests[campaign_id])
-            cv.last_error = ((run or {}).get("failed_campaigns") or {}).get(campaign_id)
-            checkpoint = campaigns.get((name, campaign_id))
+            cv = _campaign_view(campaign_id, plan, control, run, now)
+            checkpoint = table.campaigns.get((name, campaign_id))
             if checkpoint is not None:
                 _checkpoint_view(cv, checkpoint, store, now)
             ws.campaigns.append(cv)
-    return [views[n] for n in sorted(views)]
+        views.append(ws)
+    return views
+
+
+def _campaign_view(
+    campaign_id: str,
+    plan: WorkspacePlan,
+    control: Control | None,
+    run: dict[str, Any] | None,
+    now: datetime,
+) -> CampaignView:
+    """What the plan, the control item and the last run say of one campaign."""
+    cv = CampaignView(campaign_id, paused=bool(control and control.paused(campaign_id)))
+    entry = plan.campaigns.get(campaign_id)
+    if entry is not None:
+        cv.last_poll, cv.next_due = entry.polled_at, entry.due_at
+        since = entry.watermark if entry.watermark is not None else entry.seen_at
+        cv.lag_seconds = now.timestamp() - since
+    if control and campaign_id in control.history_requests:
+        cv.history_request = "{} to {}".format(*control.history_requests[campaign_id])
+    cv.last_error = ((run or {}).get("failed_campaigns") or {}).get(campaign_id)
+    return cv
 
 
 def _checkpoint_view(
