@@ -22,6 +22,9 @@ from sim.workloads import DAY, TAIL, Scenario, Workload, build
 
 DAY_D = datetime(2026, 11, 3, tzinfo=UTC)  # the measured day (a Tuesday)
 LAMBDA_TIMEOUT = timedelta(seconds=900)  # template.yaml's Timeout: each run's deadline
+# a first sync reads this much history (a setting users have): the warm-up day is for first
+# syncs and learning, not for loading the weeks an active campaign has run
+BACKFILL_DAYS = "3"
 
 
 @dataclass
@@ -90,6 +93,7 @@ def simulate(
                 "LEADLEX_API_URL": "https://sandbox.sim/functions/v1/api-gateway",
                 "RUN_INTERVAL_MINUTES": str(interval_minutes),
                 "POLL_PLANNING": policy,
+                "BACKFILL_DAYS": BACKFILL_DAYS,
                 **(env or {}),
             }
         )

@@ -1,10 +1,12 @@
 """The issue's four workloads, and the sandbox world each one starts from.
 
-Time line (D is the measured UTC day): active campaigns start sending at D-2 00:00, so a day of
-history is there when the simulation starts at D-1 00:00; finished campaigns sent from D-14 to
-D-11 and get late events since. D-1 is the warm-up day (first syncs, the planner learning which
-campaigns are active); its figures are not reported. D is measured; the ticks go on past D's
-end until what arrived during D has landed (at most TAIL).
+Time line (D is the measured UTC day): active campaigns started sending between D-28 and D-7, so
+they are in their steady state (new contacts on step 1, earlier ones on steps 2 and 3) when the
+simulation starts at D-1 00:00; finished campaigns sent from D-14 to D-11 and get late events
+since. First syncs read the last BACKFILL_DAYS of history (sim/day.py). D-1 is the warm-up day
+(first syncs, the planner learning which campaigns are active); its figures are not reported.
+D is measured; the ticks go on past D's end until what arrived during D has landed (at most
+TAIL).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from sim.activity import Arrival, CampaignSpec, arrivals
 DAY = timedelta(days=1)
 TAIL = timedelta(hours=12)
 ACTIVE_CONTACTS_PER_DAY = (15.0, 50.0)  # new contacts a day of an active campaign (uniform)
+ACTIVE_SINCE_DAYS = (7.0, 28.0)  # how long before D an active campaign started (uniform)
 FINISHED_CONTACTS_PER_DAY = (1.0, 4.0)
 LATE_EVENTS_PER_DAY = (2.0, 6.0)  # what a finished campaign still gets
 
@@ -97,9 +100,9 @@ def build(
 
 def _campaign(rng: random.Random, campaign_id: str, active: bool, day: datetime) -> CampaignSpec:
     if active:
-        return CampaignSpec(
-            campaign_id, True, rng.uniform(*ACTIVE_CONTACTS_PER_DAY), 0.0, day - 2 * DAY
-        )
+        contacts = rng.uniform(*ACTIVE_CONTACTS_PER_DAY)
+        since = timedelta(days=rng.uniform(*ACTIVE_SINCE_DAYS))
+        return CampaignSpec(campaign_id, True, contacts, 0.0, day - since)
     return CampaignSpec(
         campaign_id,
         False,

@@ -87,6 +87,7 @@ class Exporter:
             interval=settings.run_interval_minutes * 60.0,
             max_interval=settings.max_poll_interval_minutes * 60.0,
             greedy=settings.poll_planning == "greedy",
+            targets=(settings.freshness_p50_minutes * 60.0, settings.freshness_p95_minutes * 60.0),
         )
         for workspace in workspaces:
             result = WorkspaceResult(name=workspace.name)
@@ -157,7 +158,12 @@ class Exporter:
             result.api_calls = guard.calls - calls_before
             result.quota_remaining = guard.state.remaining
             self._save_quota(workspace, guard)
-            changed = bool(done.syncs) or set(plan.campaigns) != known or not stored
+            changed = (
+                bool(done.syncs)
+                or set(plan.campaigns) != known
+                or result.campaign_list_refreshed
+                or not stored
+            )
             if stored is not None and done.choice is not None and changed:
                 self._keep_plan(workspace, stored, done.syncs, done.choice, result)
             self._report_freshness(plan, done.choice, result)

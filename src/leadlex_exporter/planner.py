@@ -1,24 +1,33 @@
 """The poll planner: which campaigns of a workspace to poll this run, so that a key's daily quota
 lasts the whole day and goes where events arrive.
 
-What it optimises: the mean staleness of events weighted by what users react to (the notified
-types, `clicked` and `replied`, count HOT_WEIGHT times an other event), under a hard bound on
-the tail: every campaign is polled at least every `max_poll_interval`.
+What it optimises: the staleness of the events users react to (the notified types, `clicked`
+and `replied`), as the issue's targets state it: the larger of (median / FRESHNESS_P50_MINUTES)
+and (p95 / FRESHNESS_P95_MINUTES), predicted from each campaign's recent rate of such events,
+under a hard bound on the tail of every campaign: it is polled at least every
+`max_poll_interval`. Why both: the mean alone (the square-root rule) starves finished campaigns,
+whose late replies then make the tail; the tail alone (uniform polling) leaves the active
+campaigns' replies, most of them, waiting half a round.
 
 - Budget. The calls left above the reserve are spread evenly over the time left until the
   reset: a rate `r` (calls per second), recomputed every run from the quota the API reports, so
   what one run leaves unspent goes to the later ones. Backfills keep their own share
   (quota.QuotaGuard.floor) and the rate follows what they leave.
-- Allocation. Polling a campaign every T leaves its events T/2 old on average; for a campaign
-  whose events arrive at rate w, the total staleness sum(w_i * T_i / 2) under the budget
-  sum(1 / T_i) = r is least when 1 / T_i is proportional to sqrt(w_i). Each campaign's rate is
-  then clamped between one poll per `max_poll_interval` (no campaign starves) and one per run
-  (the schedule's rate), and the clamped rates still add up to `r` (water-filling). When the
-  budget covers a poll of every campaign at every run, every run polls every campaign (and
-  lists them), however soon after the last it comes.
-- Activity. `w` is an exponentially decayed count of the events a campaign's polls found
-  (half-life ACTIVITY_HALF_LIFE), each weighted by type and decayed by its own age, so a first
-  sync's history counts for its last hours only.
+- Allocation. Polling a campaign every T leaves its events uniformly 0 to T old. For a
+  campaign whose events arrive at rate w, the total staleness sum(w_i * T_i / 2) under the
+  budget sum(1 / T_i) = r is least when 1 / T_i is proportional to sqrt(w_i); the tail is least
+  when all T_i are equal. The planner tries 1 / T_i proportional to w_i ** a for each a of
+  EXPONENTS, each clamped between one poll per `max_poll_interval` (no campaign starves) and one
+  per run (the schedule's rate) with the clamped rates still adding up to `r` (water-filling),
+  predicts the median and p95 of the notified events' staleness for each (a mixture of uniform
+  waits, weighted by each campaign's rate of them), and keeps the best. When the budget covers a
+  poll of every campaign at every run, every run polls every campaign (and lists them), however
+  soon after the last it comes.
+- Activity. Two exponentially decayed counts of the events a campaign's polls found (half-life
+  ACTIVITY_HALF_LIFE): every event, and the notified ones; each decayed by its own age, so a
+  first sync's history counts for its last days only. `w` counts a notified event HOT_WEIGHT
+  times an other; the prediction counts notified events only, plus HOT_PRIOR for every campaign
+  (a finished one still gets the odd reply).
 - Order. Due campaigns are polled most overdue first (time since the last poll over the
   campaign's interval), never in the API's order; a run polls at most about two runs' worth of
   the budget, so a backlog is caught up over several runs instead of at once.
@@ -39,10 +48,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-ACTIVITY_HALF_LIFE = 6 * 3600.0  # seconds
-ACTIVITY_EXPONENT = 0.5  # poll rates follow activity to this power (0.5: least mean staleness)
+ACTIVITY_HALF_LIFE = 24 * 3600.0  # seconds: a day's rhythm, and enough for a few replies a day
+# poll rates follow activity to one of these powers: 0 is uniform polling (the least tail),
+# 0.5 the least mean staleness; the planner takes the one its predicted figures like best
+EXPONENTS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7)
 HOT_WEIGHT = 10.0  # a notified event (clicked, replied) against any other
-IDLE_RATE = 1.0 / 86_400  # weighted events a second assumed for a campaign that shows none
+IDLE_RATE = 1.0 / 86_400  # weight (notified events a second) assumed for a campaign that shows none
+HOT_PRIOR = 0.25 / 86_400  # notified events a second any campaign may get (a late reply)
 LIST_SHARE = 0.02  # of the poll budget, at most, for refreshing the campaign list
 BOUND_SLACK_RUNS = 2  # runs inside the maximum interval that quiet campaigns are planned at
 BURST_RUNS = 2.0  # a run polls at most this many runs' worth of the budget
@@ -58,20 +70,25 @@ class CampaignPlan:
     polled_at: float | None = None  # the run that last polled it up to its window end
     watermark: float | None = None  # the end of its last polled window
     due_at: float | None = None
-    score: float = 0.0  # decayed weighted event count, as of score_at
+    score: float = 0.0  # decayed count of every event, as of score_at
     score_at: float | None = None
     backfilling: bool = False  # its first sync's history is not read yet
+    hot: float = 0.0  # decayed count of the notified events, as of score_at
 
-    def rate(self, now: float) -> float:
-        """Weighted events per second, as the decayed count says."""
+    def rates(self, now: float) -> Found:
+        """Events a second (every one, and the notified ones), as the decayed counts say."""
         if self.score_at is None:
-            return 0.0
-        return _decayed(self.score, now - self.score_at) * _LN2 / ACTIVITY_HALF_LIFE
+            return Found()
+        age = now - self.score_at
+        per_second = _LN2 / ACTIVITY_HALF_LIFE
+        return Found(_decayed(self.score, age) * per_second, _decayed(self.hot, age) * per_second)
 
-    def polled(self, now: float, watermark: float | None, found: float, interval: float) -> None:
+    def polled(self, now: float, watermark: float | None, found: Found, interval: float) -> None:
         """A poll up to the window end `now` found `found` (see `activity`)."""
-        decayed = 0.0 if self.score_at is None else _decayed(self.score, now - self.score_at)
-        self.score, self.score_at = decayed + found, now
+        age = 0.0 if self.score_at is None else now - self.score_at
+        self.score = _decayed(self.score, age) + found.events
+        self.hot = _decayed(self.hot, age) + found.hot
+        self.score_at = now
         self.polled_at, self.watermark, self.due_at = now, watermark, now + interval
 
     def to_json(self) -> list[Any]:
@@ -83,12 +100,25 @@ class CampaignPlan:
             round(self.score, 3),
             _round(self.score_at),
             int(self.backfilling),
+            round(self.hot, 3),
         ]
 
     @classmethod
     def from_json(cls, data: list[Any]) -> CampaignPlan:
-        seen, polled, watermark, due, score, score_at, backfilling = data
-        return cls(seen, polled, watermark, due, float(score), score_at, bool(backfilling))
+        seen, polled, watermark, due, score, score_at, backfilling, *rest = data
+        hot = float(rest[0]) if rest else 0.0  # plans written before the count was kept
+        return cls(seen, polled, watermark, due, float(score), score_at, bool(backfilling), hot)
+
+
+@dataclass(frozen=True)
+class Found:
+    """Events of a campaign: every one, and the notified ones (counts, or rates)."""
+
+    events: float = 0.0
+    hot: float = 0.0
+
+    def __add__(self, other: Found) -> Found:
+        return Found(self.events + other.events, self.hot + other.hot)
 
 
 @dataclass
@@ -183,10 +213,18 @@ class Choice:
 
 
 class PollPlanner:
-    def __init__(self, *, interval: float, max_interval: float, greedy: bool = False):
+    def __init__(
+        self,
+        *,
+        interval: float,
+        max_interval: float,
+        greedy: bool = False,
+        targets: tuple[float, float] = (3600.0, 3 * 3600.0),
+    ):
         self.interval = interval
         self.max_interval = max(max_interval, interval)
         self.greedy = greedy
+        self.targets = targets  # seconds: the notified events' median and p95 staleness
 
     def choose(
         self,
@@ -211,8 +249,9 @@ class PollPlanner:
         else:
             list_rate = _clamp(LIST_SHARE * budget.rate / max(1, list_cost), lo, hi)
             list_rate = list_rate if listing else 0.0
-            weights = {cid: _weight(plan.campaigns.get(cid), now) for cid in campaign_ids}
-            rates, starved = allocate(weights, budget.rate - list_rate * list_cost, lo, hi)
+            weights, hot = _weights(plan, campaign_ids, now)
+            spend = budget.rate - list_rate * list_cost
+            rates, starved = allocate(weights, spend, lo, hi, hot=hot, targets=self.targets)
         intervals = {cid: 1.0 / rate for cid, rate in rates.items()}
         list_interval = 1.0 / list_rate if list_rate else math.inf
         list_due = listing and (
@@ -312,11 +351,20 @@ class PollPlanner:
 
 
 def allocate(
-    weights: dict[str, float], budget: float, lo: float, hi: float
+    weights: dict[str, float],
+    budget: float,
+    lo: float,
+    hi: float,
+    *,
+    hot: dict[str, float] | None = None,
+    targets: tuple[float, float] = (3600.0, 3 * 3600.0),
 ) -> tuple[dict[str, float], bool]:
-    """Poll rates proportional to sqrt(weight), each within [lo, hi], adding up to `budget`
-    (or to every rate at `hi` when the budget is larger). When even `lo` for all does not fit,
-    the budget is shared equally and the result says so (starved)."""
+    """Poll rates adding up to `budget`, each within [lo, hi] (or every rate at `hi` when the
+    budget is larger): proportional to weight ** a, for the a of EXPONENTS whose predicted
+    staleness of notified events (arriving at `hot`, per campaign) is best against `targets`
+    (median, p95): the larger of the two over its target is least. a = 0.5 without `hot`.
+    When even `lo` for all does not fit, the budget is shared equally and the result says so
+    (starved)."""
     if not weights:
         return {}, False
     count = len(weights)
@@ -324,22 +372,52 @@ def allocate(
         return dict.fromkeys(weights, hi), False
     if count * lo >= budget:
         return dict.fromkeys(weights, max(budget, 0.0) / count or lo / 1e6), True
-    roots = {cid: w**ACTIVITY_EXPONENT for cid, w in weights.items()}
+    if hot is None:
+        return _fill(weights, budget, lo, hi, 0.5), False
+    tried = []  # (score, exponent, rates)
+    for exponent in EXPONENTS:
+        rates = _fill(weights, budget, lo, hi, exponent)
+        median = quantile(hot, rates, 0.5) / targets[0]
+        tail = quantile(hot, rates, 0.95) / targets[1]
+        tried.append((max(median, tail), exponent, rates))
+    return min(tried, key=lambda item: (item[0], item[1]))[2], False
+
+
+def _fill(
+    weights: dict[str, float], budget: float, lo: float, hi: float, exponent: float
+) -> dict[str, float]:
+    """Rates proportional to weight ** exponent, clamped to [lo, hi], adding up to `budget`."""
+    roots = {cid: w**exponent for cid, w in weights.items()}
     low, high = 0.0, hi / min(roots.values())
-    for _ in range(60):  # bisection on the multiplier: the sum rises with it
+    for _ in range(50):  # bisection on the multiplier: the sum rises with it
         mid = (low + high) / 2
         if sum(_clamp(mid * r, lo, hi) for r in roots.values()) < budget:
             low = mid
         else:
             high = mid
-    return {cid: _clamp(high * r, lo, hi) for cid, r in roots.items()}, False
+    return {cid: _clamp(high * r, lo, hi) for cid, r in roots.items()}
+
+
+def quantile(arrivals: dict[str, float], rates: dict[str, float], share: float) -> float:
+    """The `share` quantile of the wait of events arriving at `arrivals` (per campaign) when
+    each campaign is polled every 1 / rate: a mixture of uniform waits on [0, 1 / rate]."""
+    items = sorted((1.0 / rates[cid], weight) for cid, weight in arrivals.items())
+    wanted = share * sum(weight for _, weight in items)
+    done, slope = 0.0, sum(weight / period for period, weight in items)
+    for period, weight in items:  # below `period`, the mixture's CDF is done + slope * x
+        if slope <= 0 or done + slope * period >= wanted:
+            return period if slope <= 0 else max(0.0, (wanted - done) / slope)
+        done += weight
+        slope -= weight / period
+    return items[-1][0] if items else 0.0
 
 
 def activity(
     records: Iterable[tuple[str | None, datetime | None]], now: datetime, hot: frozenset[str]
-) -> float:
-    """The weighted, age-decayed count of a page's events (type, instant) as of `now`."""
-    total = 0.0
+) -> Found:
+    """The age-decayed counts of a page's events (type, instant) as of `now`: every one, and
+    the `hot` (notified) ones."""
+    events = notified = 0.0
     end = now.timestamp()
     for kind, instant in records:
         if instant is None:
@@ -347,18 +425,28 @@ def activity(
         age = end - instant.timestamp()
         if age > 4 * ACTIVITY_HALF_LIFE:
             continue
-        weight = HOT_WEIGHT if kind in hot else 1.0
-        total += _decayed(weight, age)
-    return total
+        events += _decayed(1.0, age)
+        if kind in hot:
+            notified += _decayed(1.0, age)
+    return Found(events, notified)
 
 
 def _decayed(value: float, age: float) -> float:
     return float(value * 0.5 ** (max(0.0, age) / ACTIVITY_HALF_LIFE))
 
 
-def _weight(campaign: CampaignPlan | None, now: float) -> float:
-    rate = campaign.rate(now) if campaign is not None else 0.0
-    return rate + IDLE_RATE
+def _weights(
+    plan: WorkspacePlan, campaign_ids: Sequence[str], now: float
+) -> tuple[dict[str, float], dict[str, float]]:
+    """Per campaign: the weight its poll rate follows, and the notified events a second it is
+    expected to get."""
+    weights, hot = {}, {}
+    for cid in campaign_ids:
+        known = plan.campaigns.get(cid)
+        rates = known.rates(now) if known is not None else Found()
+        weights[cid] = rates.hot + (rates.events - rates.hot) / HOT_WEIGHT + IDLE_RATE
+        hot[cid] = rates.hot + HOT_PRIOR
+    return weights, hot
 
 
 def _clamp(value: float, lo: float, hi: float) -> float:

@@ -38,6 +38,9 @@ class Settings:
     run_interval_minutes: int = number("RUN_INTERVAL_MINUTES", 15, 1, 1_440)
     # every campaign is polled at least this often
     max_poll_interval_minutes: int = number("MAX_POLL_INTERVAL_MINUTES", 360, 1, 7 * 1_440)
+    # what the planner aims at: median and p95 of clicked and replied events' staleness
+    freshness_p50_minutes: int = number("FRESHNESS_P50_MINUTES", 60, 1, 7 * 1_440)
+    freshness_p95_minutes: int = number("FRESHNESS_P95_MINUTES", 180, 1, 7 * 1_440)
     # a 429 with quota left and no Retry-After waits this long (the per-minute window)
     rate_limit_wait_seconds: int = number("RATE_LIMIT_WAIT_SECONDS", 60, 0, 300)
     poll_planning: str = "even"  # even: the planner; greedy: every campaign at every run
@@ -99,6 +102,9 @@ class Settings:
         longest, rate = values.get("max_poll_interval_minutes"), values.get("run_interval_minutes")
         if isinstance(longest, int) and isinstance(rate, int) and longest < rate:
             problems.append("MAX_POLL_INTERVAL_MINUTES must be at least RUN_INTERVAL_MINUTES")
+        p50, p95 = values.get("freshness_p50_minutes"), values.get("freshness_p95_minutes")
+        if isinstance(p50, int) and isinstance(p95, int) and p50 > p95:
+            problems.append("FRESHNESS_P50_MINUTES must be at most FRESHNESS_P95_MINUTES")
         if problems:
             raise ConfigurationError("invalid configuration: " + "; ".join(problems))
         return cls(**values)  # type: ignore[arg-type]

@@ -21,7 +21,7 @@ from leadlex_exporter.errors import QuotaExhaustedError
 from leadlex_exporter.group import CommitGroup, MemberResult, Record
 from leadlex_exporter.identity import identify
 from leadlex_exporter.leadlex import PER_PAGE, EventsPage, LeadLexClient
-from leadlex_exporter.planner import activity
+from leadlex_exporter.planner import Found, activity
 from leadlex_exporter.quota import Purpose
 from leadlex_exporter.state import Walk
 from leadlex_exporter.timestamps import format_timestamp, require_timestamp
@@ -57,7 +57,7 @@ class CampaignSync:
         self._ahead: tuple[Walk, int, Future[EventsPage]] | None = None  # see prefetch()
         self._total: int | None = None  # the API's total for the walk of the last page read
         self.stats = CampaignStats()
-        self.activity = 0.0  # what its pages say of how active it is (planner.activity)
+        self.activity = Found()  # what its pages say of how active it is (planner.activity)
 
     def apply(self, result: MemberResult) -> None:
         """What became of a commit of this campaign's pages (group.py)."""

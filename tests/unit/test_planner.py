@@ -16,11 +16,13 @@ from leadlex_exporter.checkpoints import MAX_PLAN_BYTES
 from leadlex_exporter.planner import (
     Budget,
     CampaignPlan,
+    Found,
     PollPlanner,
     WorkspacePlan,
     allocate,
+    quantile,
 )
-from tests.conftest import run_exporter
+from tests.conftest import TABLE, run_exporter
 from tests.fakes import make_events
 
 KEY = "wbk_" + "b" * 52
@@ -41,6 +43,64 @@ def test_rates_follow_the_square_root_of_activity_within_the_bounds():
     assert math.isclose(sum(rates.values()), budget, rel_tol=1e-6)
     assert rates["hot"] / rates["warm"] == pytest.approx(2.0, rel=1e-3)
     assert rates["warm"] / rates["cold"] == pytest.approx(2.0, rel=1e-3)
+
+
+def test_the_wait_of_a_mixture_of_campaigns_is_read_exactly():
+    # one campaign polled every hour: its events wait uniformly from 0 to 1 h
+    assert quantile({"a": 1.0}, {"a": 1 / 3600}, 0.5) == pytest.approx(1800)
+    assert quantile({"a": 1.0}, {"a": 1 / 3600}, 0.95) == pytest.approx(0.95 * 3600)
+    # as many events in one polled every hour as in one every three: below 1 h the share
+    # waiting less than x is x/2 + x/6, so half wait at most 45 min; 95% at most 2.7 h
+    arrivals, rates = {"a": 1.0, "b": 1.0}, {"a": 1 / 3600, "b": 1 / 10_800}
+    assert quantile(arrivals, rates, 0.5) == pytest.approx(2700)
+    assert quantile(arrivals, rates, 0.95) == pytest.approx(0.9 * 10_800)
+
+
+def test_the_allocation_aims_at_the_targets_of_notified_events():
+    """Three active campaigns with most of the events, seven finished ones with a few late
+    replies each: the square-root rule (least mean staleness) leaves the finished ones' replies
+    past the p95 target; the planner gives up a little median for the tail."""
+    lo, hi = 1 / (5.5 * 3600), 1 / RUN
+    budget = 88 / DAY
+    per_day = 1 / DAY
+    active, finished = [f"a{i}" for i in range(3)], [f"f{i}" for i in range(7)]
+    # weight: notified events plus a tenth of the others; hot: notified events a second
+    weights = {c: (16 + 20) * per_day for c in active} | {c: 2.2 * per_day for c in finished}
+    hot = {c: 16 * per_day for c in active} | {c: 2 * per_day for c in finished}
+
+    def figures(rates: dict[str, float]) -> tuple[float, float]:
+        return quantile(hot, rates, 0.5), quantile(hot, rates, 0.95)
+
+    square_root, _ = allocate(weights, budget, lo, hi)
+    uniform = dict.fromkeys(weights, budget / len(weights))
+    rates, starved = allocate(weights, budget, lo, hi, hot=hot, targets=(3600, 10_800))
+
+    assert not starved
+    assert math.isclose(sum(rates.values()), budget, rel_tol=1e-6)
+    assert figures(square_root)[1] > 10_800, "the square-root rule met the tail already"
+    assert figures(uniform)[0] > 3600, "uniform polling met the median already"
+    median, p95 = figures(rates)
+    assert median <= 3600
+    assert p95 <= 10_800
+    assert min(rates[c] for c in active) > max(rates[c] for c in finished)
+
+
+def test_with_no_notified_events_anywhere_the_square_root_rule_stays():
+    weights = {"busy": 9.0, "quiet": 1.0}
+    lo, hi = 1 / MAX, 1 / RUN
+    hot = dict.fromkeys(weights, 0.25 / DAY)  # the prior only
+
+    rates, _ = allocate(weights, 2 / 3600, lo, hi, hot=hot, targets=(3600, 10_800))
+
+    assert rates["busy"] >= rates["quiet"]
+
+
+def test_a_plan_written_before_the_notified_count_was_kept_is_read():
+    entry = CampaignPlan.from_json([1.7e9, 1.7e9, 1.7e9, 1.7e9 + 900, 12.5, 1.7e9, 0])
+
+    assert entry.score == 12.5
+    assert entry.hot == 0.0
+    assert CampaignPlan.from_json(entry.to_json()) == entry
 
 
 def test_a_quiet_campaign_is_never_polled_less_often_than_the_maximum_interval():
@@ -77,7 +137,7 @@ def test_when_the_budget_covers_everything_every_campaign_is_polled_at_every_run
         assert sorted(choice.poll) == sorted(ids)
         assert choice.list_campaigns
         for cid in choice.poll:
-            plan.campaigns[cid].polled(now, now, 0.0, choice.intervals[cid])
+            plan.campaigns[cid].polled(now, now, Found(), choice.intervals[cid])
         plan.listed_at = now
         now += RUN
 
@@ -87,7 +147,7 @@ def test_a_run_right_after_the_last_has_nothing_due():
     plan = WorkspacePlan()
     plan.track(["a", "b"], 0.0)
     for entry in plan.campaigns.values():
-        entry.polled(1000.0, 1000.0, 0.0, RUN)
+        entry.polled(1000.0, 1000.0, Found(), RUN)
     plan.listed_at = 1000.0
     budget = Budget.even(
         remaining=50, limit=100, floor=10, reset_at=DAY, now=1060.0, interval=RUN, demand=3
@@ -109,7 +169,7 @@ def test_the_most_overdue_go_first_not_the_given_order():
     now = 10 * 3600.0
     # c5 was polled longest ago, c0 most recently; all are quiet, so all share one interval
     for age, cid in enumerate(ids):
-        plan.campaigns[cid].polled(now - 7200.0 * (age + 1), None, 0.0, MAX)
+        plan.campaigns[cid].polled(now - 7200.0 * (age + 1), None, Found(), MAX)
     budget = Budget(rate=1 / 3600, run_cap=2)
 
     choice = planner.choose(plan, ids, budget, now, listing=False)
@@ -139,7 +199,7 @@ def test_a_starter_day_is_spread_evenly_and_active_campaigns_come_more_often():
         if choice.list_campaigns:
             plan.listed_at = now
         for cid in choice.poll:
-            found = 20.0 if cid in active else 0.0  # weighted events its poll found
+            found = Found(20.0, 2.0) if cid in active else Found()  # what its poll found
             plan.campaigns[cid].polled(now, now, found, choice.intervals[cid])
             polls[cid] += 1
 
@@ -154,7 +214,7 @@ def test_the_plan_of_two_thousand_campaigns_fits_its_item():
     plan = WorkspacePlan(listed_at=1.7e9, list_pages=20)
     plan.track((str(uuid.uuid4()) for _ in range(2_000)), 1.7e9)
     for entry in plan.campaigns.values():
-        entry.polled(1.7e9 + 0.123, 1.7e9 - 0.456, 1234.5678, 21_600.0)
+        entry.polled(1.7e9 + 0.123, 1.7e9 - 0.456, Found(1234.5678, 12.5), 21_600.0)
         entry.backfilling = True
 
     blob = zlib.compress(json.dumps(plan.to_json(), separators=(",", ":")).encode(), 6)
@@ -185,3 +245,31 @@ def test_with_a_starter_quota_a_run_with_nothing_due_makes_no_call(stack, api, c
     assert second["polled_campaigns"] == 0
     assert sorted(second["deferred_campaigns"]) == ids
     assert second["next_due_at"] is not None
+
+
+def test_a_run_that_only_lists_the_campaigns_remembers_it(stack, api, clock):
+    """A run whose only call is the campaign list keeps the time of it in the plan: the next
+    run does not list again (it used to, since nothing else in the plan had changed)."""
+    from leadlex_exporter.checkpoints import CheckpointStore
+
+    api.daily_limit = 100
+    api.keys[KEY] = "acme"
+    ids = [f"c{i}" for i in range(10)]
+    api.campaigns["acme"] = [{"id": c, "status": "active"} for c in ids]
+    stack.put_secret({"workspaces": [{"name": "acme", "api_key": KEY}]})
+    run_exporter(stack, clock, api)  # lists, and polls every new campaign
+    clock.advance(minutes=15)
+    # the list is due again (as if the last had been six hours ago); no campaign is
+    store = CheckpointStore(stack.session.client("dynamodb"), TABLE)
+    stored = store.load_plan("acme")
+    stored.plan.listed_at = clock.now().timestamp() - 6 * 3600
+    assert store.save_plan("acme", stored)
+    api.calls.clear()
+    run_exporter(stack, clock, api)
+    assert [path.rsplit("/", 1)[-1] for path, _ in api.calls] == ["campaigns"]
+
+    assert store.load_plan("acme").plan.listed_at == pytest.approx(clock.now().timestamp())
+    clock.advance(minutes=15)
+    api.calls.clear()
+    run_exporter(stack, clock, api)
+    assert api.calls == [], "the list was fetched again at the next run"
