@@ -4,6 +4,9 @@ docs/simulation.md.
     python -m sim                          every workload, policies even and greedy
     python -m sim --workloads starter,pro  some of them
     python -m sim --no-write               print only
+    python -m sim --workloads starter --seeds 7-14
+                                           a day per seed, and on how many the Starter
+                                           targets were met (the page's seeds section)
     python -m sim --workloads starter --policies even --days 30
                                            30 measured days, and the objects per partition
                                            at the end (printed only)
@@ -36,6 +39,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workloads", default="starter,pro,agency")
     parser.add_argument("--policies", default="even,greedy")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--seeds",
+        type=_seeds,
+        default=None,
+        metavar="7-14",
+        help="several days of each workload, one per seed (a range or a list); the table per "
+        "seed and the Starter targets met per seed go between the page's seeds markers",
+    )
     interval = int(os.environ.get("RUN_INTERVAL_MINUTES", "15"))
     parser.add_argument("--interval", type=int, default=interval, help="minutes between runs")
     parser.add_argument("--out", type=Path, default=Path("docs/simulation.md"))
@@ -60,15 +71,26 @@ def main(argv: list[str] | None = None) -> int:
     for name, value in QUIET.items():
         os.environ.setdefault(name, value)  # before the exporter's loggers exist
 
-    from sim.report import objects_section, render, write
+    from sim.report import SEEDS_BEGIN, SEEDS_END, objects_section, render, seeds, write
 
-    days = [(n, p) for n in args.workloads.split(",") for p in args.policies.split(",")]
+    seed_list = args.seeds or [args.seed]
+    days = [
+        (n, p, s)
+        for n in args.workloads.split(",")
+        for p in args.policies.split(",")
+        for s in seed_list
+    ]
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
         futures = [
-            pool.submit(one_day, n, p, args.seed, args.interval, args.set, args.days)
-            for n, p in days
+            pool.submit(one_day, n, p, s, args.interval, args.set, args.days) for n, p, s in days
         ]
         rows = [future.result() for future in futures]
+    if args.seeds:
+        text = seeds(rows, "python -m sim " + " ".join(argv if argv is not None else sys.argv[1:]))
+        print(text)
+        if not args.no_write:
+            write(args.out, text, (SEEDS_BEGIN, SEEDS_END))
+        return 0
     command = "make simulate" + (f" (seed {args.seed})" if args.seed != 7 else "")
     if args.set:
         command = f"python -m sim --set {' --set '.join(args.set)}"
@@ -81,6 +103,14 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_write and args.days is None:
         write(args.out, text)
     return 0
+
+
+def _seeds(text: str) -> list[int]:
+    """A range, 7-14, or a list, 7,9,11."""
+    if "-" in text:
+        first, _, last = text.partition("-")
+        return list(range(int(first), int(last) + 1))
+    return [int(part) for part in text.split(",")]
 
 
 def one_day(

@@ -44,6 +44,7 @@ class Outcome:
     end: datetime
     interval: float  # seconds between ticks
     scenario: Scenario
+    seed: int = 7
     landed: dict[tuple[str, str], float] = field(default_factory=dict)
     duplicates: int = 0
     calls: list[Call] = field(default_factory=list)
@@ -82,7 +83,7 @@ def simulate(
     world = World(clock)
     end = day + timedelta(hours=hours)
     scenario = build(world, workload, seed, day, max(end, day + DAY))
-    outcome = Outcome(workload, policy, day, end, interval_minutes * 60.0, scenario)
+    outcome = Outcome(workload, policy, day, end, interval_minutes * 60.0, scenario, seed)
     waiting = {a.key for a in outcome.measured()}
     record = CallRecord()
     factory = http_factory(SandboxTransport(world, record))

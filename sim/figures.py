@@ -35,6 +35,7 @@ class Figures:
     workload: str
     title: str
     policy: str
+    seed: int
     all: Spread  # seconds
     hot: Spread  # clicked and replied
     hot_active: Spread  # clicked and replied, of active campaigns
@@ -57,6 +58,7 @@ class Figures:
     backfilling: int  # campaigns still on their first sync when the window opened
     wall_seconds: float
     objects: ObjectFigures  # the export prefix at the end, per partition
+    hot_ages: tuple[float, ...] = ()  # every clicked or replied event's staleness, seconds
 
 
 def figures(outcome: Outcome) -> Figures:
@@ -81,6 +83,7 @@ def figures(outcome: Outcome) -> Figures:
         workload=workload.name,
         title=workload.title,
         policy=outcome.policy,
+        seed=outcome.seed,
         all=Spread.of(ages),
         hot=Spread.of(hot[True] + hot[False]),
         hot_active=Spread.of(hot[True]),
@@ -107,6 +110,7 @@ def figures(outcome: Outcome) -> Figures:
         objects=object_figures(  # the window's last day is still open
             outcome.objects, outcome.start.date(), (outcome.end - timedelta(seconds=1)).date()
         ),
+        hot_ages=tuple(hot[True] + hot[False]),
     )
 
 
