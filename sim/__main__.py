@@ -148,7 +148,11 @@ def one_day(
     for item in overrides:
         name, _, value = item.partition("=")
         if name.startswith("planner."):
-            setattr(planner, name.removeprefix("planner."), float(value))  # this process only
+            attribute = name.removeprefix("planner.")
+            parsed: object = float(value)
+            if isinstance(getattr(planner, attribute), tuple):  # planner.EXPONENTS=0.3,0.4
+                parsed = tuple(float(part) for part in value.split(","))
+            setattr(planner, attribute, parsed)  # this process only
         else:
             env[name] = value
     outcome = simulate(
