@@ -73,6 +73,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from sim.report import SEEDS_BEGIN, SEEDS_END, objects_section, render, seeds, write
 
+    given = " ".join(argv if argv is not None else sys.argv[1:])
+    command = f"python -m sim {given}".strip()
     seed_list = args.seeds or [args.seed]
     days = [
         (n, p, s)
@@ -86,16 +88,11 @@ def main(argv: list[str] | None = None) -> int:
         ]
         rows = [future.result() for future in futures]
     if args.seeds:
-        text = seeds(rows, "python -m sim " + " ".join(argv if argv is not None else sys.argv[1:]))
+        text = seeds(rows, command)
         print(text)
         if not args.no_write:
             write(args.out, text, (SEEDS_BEGIN, SEEDS_END))
         return 0
-    command = "make simulate" + (f" (seed {args.seed})" if args.seed != 7 else "")
-    if args.set:
-        command = f"python -m sim --set {' --set '.join(args.set)}"
-    if args.days is not None:
-        command = "python -m sim " + " ".join(argv if argv is not None else sys.argv[1:])
     text = render(rows, args.interval * 60.0, command)
     if args.days is not None:
         text += f"\nObjects per partition at the end:\n\n{objects_section(rows)}"
