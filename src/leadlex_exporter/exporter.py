@@ -381,6 +381,8 @@ class Exporter:
             if sync.campaign_id in polled and sync.caught_up:
                 interval = choice.intervals.get(sync.campaign_id, self.planner.max_interval)
                 entry.polled(now, sync.watermark_seconds, sync.activity, interval)
+                if sync.activity.events > 0:
+                    plan.found_at = now
             entry.backfilling = sync.needs_backfill
         news = {s.campaign_id: plan.campaigns[s.campaign_id] for s in syncs}
         try:
@@ -389,6 +391,10 @@ class Exporter:
                     return
                 again = self.run.store.load_plan(workspace.name)
                 again.plan.campaigns.update(news)
+                again.plan.found_at = max(
+                    (t for t in (again.plan.found_at, plan.found_at) if t is not None),
+                    default=None,
+                )
                 if result.campaign_list_refreshed:
                     again.plan.listed_at, again.plan.list_pages = plan.listed_at, plan.list_pages
                 stored.plan, stored.version = again.plan, again.version

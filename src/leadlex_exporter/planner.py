@@ -58,6 +58,7 @@ HOT_PRIOR = 0.25 / 86_400  # notified events a second any campaign may get (a la
 LIST_SHARE = 0.02  # of the poll budget, at most, for refreshing the campaign list
 BOUND_SLACK_RUNS = 2  # runs inside the maximum interval that quiet campaigns are planned at
 BURST_RUNS = 2.0  # a run polls at most this many runs' worth of the budget
+HOUR_KEEP_EVENTS = 1.0  # events expected of a campaign to keep an hour from passing without export
 ASSUMED_DAILY_LIMIT = 100  # until the API has told the plan (the smallest, Starter)
 _LN2 = math.log(2)
 
@@ -123,17 +124,20 @@ class Found:
 
 @dataclass
 class WorkspacePlan:
-    """The planner's memory of one workspace: its campaigns and when it was last listed."""
+    """The planner's memory of one workspace: its campaigns, when it was last listed, and the
+    last run whose polls found new events."""
 
     campaigns: dict[str, CampaignPlan] = field(default_factory=dict)
     listed_at: float | None = None
     list_pages: int = 1
+    found_at: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
             "v": 1,
             "listed_at": _round(self.listed_at),
             "list_pages": self.list_pages,
+            "found_at": _round(self.found_at),
             "campaigns": {cid: plan.to_json() for cid, plan in self.campaigns.items()},
         }
 
@@ -147,6 +151,7 @@ class WorkspacePlan:
             },
             listed_at=data.get("listed_at"),
             list_pages=int(data.get("list_pages") or 1),
+            found_at=data.get("found_at"),
         )
 
     def track(self, campaign_ids: Iterable[str], now: float) -> None:
@@ -280,6 +285,7 @@ class PollPlanner:
         new = new[: max(0, room)]
         poll = new + ranked[: max(0, min(cap, room - len(new)))]
         poll += self._pace(plan, campaign_ids, intervals, budget, now, len(poll), min(cap, room))
+        poll += self._keep_hour(plan, campaign_ids, poll, budget, now, room)
         chosen = set(poll)
         deferred = [cid for cid in campaign_ids if cid not in chosen]
         return Choice(poll, deferred, list_due, intervals, list_interval, starved)
@@ -315,6 +321,33 @@ class PollPlanner:
         ready = [(ratio, c) for ratio, c in ready if ratio >= 0.5]
         ready.sort(key=lambda item: (-item[0], _tie(item[1])))
         return [c for _, c in ready[:owed]]
+
+    def _keep_hour(
+        self,
+        plan: WorkspacePlan,
+        campaign_ids: Sequence[str],
+        poll: list[str],
+        budget: Budget,
+        now: float,
+        room: int,
+    ) -> list[str]:
+        """No clock hour without an export while events arrive: at the hour's last run, when
+        no run of the hour has found a new event and no campaign chosen now is expected to
+        (fewer than one event expected since its last window), the campaign with the most
+        expected goes too, if it expects one or more. One call, early: the budget's pace takes
+        it back from the rest of the day."""
+        hour = math.floor(now / 3600) * 3600
+        if budget.covers_all or now + self.interval < hour + 3600 or len(poll) >= room:
+            return []
+        if plan.found_at is not None and plan.found_at >= hour:
+            return []
+        expected = {c: _expected(plan.campaigns.get(c), now) for c in campaign_ids}
+        if any(expected[c] >= HOUR_KEEP_EVENTS for c in poll):
+            return []
+        chosen = set(poll)
+        rest = [c for c in campaign_ids if c not in chosen]
+        best = max(rest, key=lambda c: (expected[c], _tie(c)), default=None)
+        return [best] if best is not None and expected[best] >= HOUR_KEEP_EVENTS else []
 
     def _due(self, campaign: CampaignPlan | None, interval: float, now: float) -> bool:
         if campaign is None or campaign.polled_at is None:
@@ -447,6 +480,14 @@ def _weights(
         weights[cid] = rates.hot + (rates.events - rates.hot) / HOT_WEIGHT + IDLE_RATE
         hot[cid] = rates.hot + HOT_PRIOR
     return weights, hot
+
+
+def _expected(campaign: CampaignPlan | None, now: float) -> float:
+    """Events a campaign is expected to hold since the end of its last polled window."""
+    if campaign is None or campaign.polled_at is None:
+        return 0.0
+    since = campaign.watermark if campaign.watermark is not None else campaign.polled_at
+    return campaign.rates(now).events * max(0.0, now - since)
 
 
 def _clamp(value: float, lo: float, hi: float) -> float:

@@ -178,6 +178,43 @@ def test_the_most_overdue_go_first_not_the_given_order():
     assert set(choice.deferred) == {"c0", "c1", "c2", "c3"}
 
 
+def hour_end_plan(found_at: float | None) -> tuple[WorkspacePlan, float]:
+    """Two campaigns at 07:45: `busy` (40 events in its last poll) polled at 06:30, `quiet`
+    (none) at 02:00; the workspace's last find at `found_at`."""
+    now = 7.75 * 3600
+    plan = WorkspacePlan(found_at=found_at, listed_at=now)
+    plan.track(["busy", "quiet"], 0.0)
+    plan.campaigns["busy"].polled(6.5 * 3600, 6.5 * 3600, Found(40.0, 4.0), 3 * 3600)
+    plan.campaigns["quiet"].polled(2 * 3600, 2 * 3600, Found(), MAX)
+    return plan, now
+
+
+def test_an_hour_about_to_pass_without_an_export_polls_the_busiest_campaign_early():
+    planner = PollPlanner(interval=RUN, max_interval=MAX)
+    budget = Budget(rate=6 / DAY, run_cap=2, left=30)  # every 8 h each: neither is due
+    ids = ["busy", "quiet"]
+    plan, now = hour_end_plan(found_at=6.5 * 3600)  # the last find: the hour before
+
+    assert planner.choose(plan, ids, budget, now, listing=False).poll == ["busy"]
+    # not when a run of the hour found events already
+    found, _ = hour_end_plan(found_at=7 * 3600)
+    assert planner.choose(found, ids, budget, now, listing=False).poll == []
+    # nor before the hour's last run, nor with the quota above the floor spent
+    assert planner.choose(plan, ids, budget, now - 1800, listing=False).poll == []
+    spent = Budget(rate=6 / DAY, run_cap=2, left=0)
+    assert planner.choose(plan, ids, spent, now, listing=False).poll == []
+    # nor when the busiest is expected to hold less than an event
+    quiet, _ = hour_end_plan(found_at=6.5 * 3600)
+    quiet.campaigns["busy"].polled(7.5 * 3600, 7.5 * 3600, Found(), 3 * 3600)
+    assert planner.choose(quiet, ids, budget, now, listing=False).poll == []
+
+
+def test_a_plan_remembers_its_last_find():
+    plan = WorkspacePlan(found_at=1.7e9)
+    assert WorkspacePlan.from_json(json.loads(json.dumps(plan.to_json()))).found_at == 1.7e9
+    assert WorkspacePlan.from_json({"v": 1, "campaigns": {}}).found_at is None
+
+
 def test_a_starter_day_is_spread_evenly_and_active_campaigns_come_more_often():
     """96 runs of a 100-call day: every hour polls, the reserve stays, hot campaigns lead."""
     planner = PollPlanner(interval=RUN, max_interval=MAX)
