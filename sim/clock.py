@@ -39,6 +39,12 @@ class VirtualClock(SandboxClock):
         with self._moving:
             self._now = max(self._now, moment.astimezone(UTC))
 
+    def set_to(self, moment: datetime) -> None:
+        """Either way: workers side by side each run on their own time line (sim.day.Slots),
+        one key's never going back."""
+        with self._moving:
+            self._now = moment.astimezone(UTC)
+
     def set_offset(self, seconds: float) -> None:
         with self._moving:
             self._now = datetime.now(UTC) + timedelta(seconds=seconds)

@@ -22,6 +22,7 @@ from sim.workloads import DAY, TAIL, Scenario, Workload, build
 
 DAY_D = datetime(2026, 11, 3, tzinfo=UTC)  # the measured day (a Tuesday)
 LAMBDA_TIMEOUT = timedelta(seconds=900)  # template.yaml's Timeout: each run's deadline
+WORKER_CONCURRENCY = 5  # template.yaml's MaxWorkerConcurrency default
 # a first sync reads this much history (a setting users have): the warm-up day is for first
 # syncs and learning, not for loading the weeks an active campaign has run
 BACKFILL_DAYS = "3"
@@ -34,6 +35,29 @@ class Tick:
     ended: float
     workspaces: list[dict[str, Any]]  # the run summary's, per workspace
     stopped_early: str | None
+
+
+class Slots:
+    """The work queue's event source runs up to `count` workers side by side; locally they run
+    one after another, so each key's run is put on its own time line: it starts on the virtual
+    clock when a slot frees (at first, the tick's start) and its slot is taken until it ends.
+    The tick ends when the last slot does. Keys share nothing that time orders (quota, lease,
+    plan and checkpoints are per key), and each key's time only moves forward."""
+
+    def __init__(self, clock: VirtualClock, count: int, export: Any) -> None:
+        self.clock, self.export = clock, export
+        self.free = [clock.now()] * count
+
+    def __call__(self, work: Any, time_left: Any) -> Any:
+        slot = min(range(len(self.free)), key=lambda n: self.free[n])
+        self.clock.set_to(self.free[slot])
+        try:
+            return self.export(work, time_left)
+        finally:
+            self.free[slot] = self.clock.now()
+
+    def end(self) -> datetime:
+        return max(self.free)
 
 
 @dataclass
@@ -111,9 +135,11 @@ def simulate(
                 at_midnight(scheduled, listing())
             started = clock.now()
             export = KeyExport(settings, clock, stack.session, factory, secrets)
+            slots = Slots(clock, WORKER_CONCURRENCY, export)
             summary = local_tick(
-                settings, clock, stack.session, export, LAMBDA_TIMEOUT.total_seconds()
+                settings, clock, stack.session, slots, LAMBDA_TIMEOUT.total_seconds()
             )
+            clock.set_to(max(slots.end(), clock.now()))
             for at, key in stack.landings.take():
                 if key in outcome.landed:
                     outcome.duplicates += 1

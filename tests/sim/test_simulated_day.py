@@ -3,11 +3,12 @@ A short Starter window here; whole days are `make simulate` (docs/simulation.md)
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from sim.day import simulate
+from sim.clock import VirtualClock
+from sim.day import Slots, simulate
 from sim.figures import HOUR, Figures, figures
 from sim.workloads import WORKLOADS, Workload
 
@@ -66,3 +67,41 @@ def test_a_whole_starter_day_keeps_its_reserve_and_exports_every_hour():
     assert day.hours_silent == 0
     assert day.calls <= 90
     assert day.answers_429 <= 3
+
+
+def test_workers_side_by_side_each_start_when_a_slot_frees():
+    # Given five worker slots and ten keys whose runs each sleep ten minutes
+    start = datetime(2026, 11, 3, tzinfo=UTC)
+    clock = VirtualClock(start)
+    began: list[datetime] = []
+
+    def export(work: str, time_left: object) -> str:
+        began.append(clock.now())
+        clock.sleep(600)
+        return work
+
+    slots = Slots(clock, 5, export)
+    # When the tick hands them over one after another
+    done = [slots(f"key-{n}", None) for n in range(10)]
+    # Then five start at the tick, five when the first five end, and the tick ends after two
+    assert done == [f"key-{n}" for n in range(10)]
+    assert began == [start] * 5 + [start + timedelta(minutes=10)] * 5
+    assert slots.end() == start + timedelta(minutes=20)
+
+
+def test_every_key_of_an_agency_is_served_at_every_tick():
+    # Given 6 Starter keys of 20 campaigns each (more keys than worker slots), after an hour
+    # of warm-up (first syncs)
+    agency = Workload("agency", "starter", workspaces=6, campaigns=20, active=3)
+    outcome = simulate(agency, "even", hours=1, warmup=timedelta(hours=1))
+    names = sorted(f"agency-{n:02d}" for n in range(6))
+    day = figures(outcome)
+
+    # Then every tick ran every key's worker, none stopped by its deadline, none over the tick
+    assert all(sorted(w["workspace"] for w in t.workspaces) == names for t in outcome.ticks)
+    assert all(t.ended <= t.scheduled + outcome.interval for t in outcome.ticks)
+    assert day.keys_stopped == 0
+    assert day.overruns == 0
+    assert day.not_landed == 0
+    assert day.duplicates == 0
+    assert day.answers_429 == 0
