@@ -98,7 +98,7 @@ bench: venv tools
 # Whole UTC days on a virtual clock against the sandbox's quota model: docs/simulation.md.
 simulate: venv
 	$(PY) -m sim --jobs 2
-	$(PY) -m sim --workloads starter --seeds 7-14 --jobs 2
+	$(PY) -m sim --workloads starter --seeds 7-30 --jobs 2
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .aws-sam .pytest_cache .mypy_cache .ruff_cache

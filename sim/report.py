@@ -68,8 +68,9 @@ def targets(rows: list[Figures]) -> str:
             ]  # fmt: skip
         elif r.workload == "agency":
             checks = [
-                (f"{r.keys_due_unserved} (tick, key) with something due and no call",
-                 not r.keys_due_unserved),
+                (f"{r.keys_stopped} (tick, key) left out by the deadline, {r.overruns} ticks "
+                 "over the schedule: every key served every tick",
+                 not r.keys_stopped and not r.overruns),
             ]  # fmt: skip
         for text, ok in checks:
             out.append(f"- {r.title}, `{r.policy}`: {text}: **{'met' if ok else 'not met'}**")
