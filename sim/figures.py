@@ -54,7 +54,7 @@ class Figures:
     max_gap_inside: float  # of the gaps that opened during the window (no carry-in)
     keys_due_unserved: int  # (tick, key) pairs: something due, no call made
     keys_stopped: int  # (tick, key) pairs the run's deadline left out
-    overruns: int  # runs that ended after the next tick was due
+    overruns: int  # ticks of the window that ended after the next was due
     backfilling: int  # campaigns still on their first sync when the window opened
     wall_seconds: float
     objects: ObjectFigures  # the export prefix at the end, per partition
@@ -104,7 +104,7 @@ def figures(outcome: Outcome) -> Figures:
         keys_stopped=sum(
             w["status"] == "stopped" for t in _window_ticks(outcome) for w in t.workspaces
         ),
-        overruns=sum(t.ended > t.scheduled + outcome.interval for t in outcome.ticks),
+        overruns=sum(t.ended > t.scheduled + outcome.interval for t in _window_ticks(outcome)),
         backfilling=_backfilling_at_start(outcome),
         wall_seconds=outcome.wall_seconds,
         objects=object_figures(  # the window's last day is still open
