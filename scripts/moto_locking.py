@@ -33,13 +33,13 @@ OPERATIONS = (
     "execute_transaction",
     "batch_execute_statement",
 )
-_LOCK = threading.RLock()
+LOCK = threading.RLock()
 
 
 def _locked(method: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(method)
     def call(*args: Any, **kwargs: Any) -> Any:
-        with _LOCK:
+        with LOCK:
             return method(*args, **kwargs)
 
     call.__dict__["locked"] = True

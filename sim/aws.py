@@ -142,6 +142,61 @@ def untracked_models() -> Iterator[None]:
 
 
 @contextlib.contextmanager
+def item_rollback() -> Iterator[None]:
+    """moto's TransactWriteItems deep-copies every table it writes before it starts (its
+    rollback copy): at Org's 2,000 campaigns, the whole checkpoint table at each of the day's
+    thousands of transactions (a day did not finish in 50 minutes). A transaction can change
+    only the items it names, so here the copy is of those items, and a transaction that fails
+    puts them back as they were; the tables themselves are not copied."""
+    import copy
+
+    import moto.dynamodb.models as models
+    from moto.dynamodb.models import DynamoDBBackend
+    from moto.dynamodb.models.dynamo_type import DynamoType
+    from moto.dynamodb.models.table import Table
+
+    class TablesNotCopied:  # the module's `copy`, but a Table is its own rollback copy
+        @staticmethod
+        def deepcopy(value: Any, memo: Any = None) -> Any:
+            return value if isinstance(value, Table) else copy.deepcopy(value, memo)
+
+    saved = DynamoDBBackend.transact_write_items
+
+    def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
+        with moto_locking.LOCK:
+            before = []
+            for entry in transact_items:
+                _, op = next(iter(entry.items()))
+                table = self.get_table(op["TableName"])
+                attrs = op.get("Item") or op["Key"]
+                hash_key = DynamoType(attrs[table.hash_key_attr])
+                range_key = None
+                if table.range_key_attr is not None:
+                    range_key = DynamoType(attrs[table.range_key_attr])
+                item = copy.deepcopy(table.get_item(hash_key, range_key))
+                before.append((table, hash_key, range_key, item))
+            try:
+                saved(self, transact_items)
+            except Exception:
+                for table, hash_key, range_key, item in reversed(before):
+                    table.delete_item(hash_key, range_key)
+                    if item is not None and range_key is not None:
+                        table.items[hash_key][range_key] = item
+                    elif item is not None:
+                        table.items[hash_key] = item
+                raise
+
+    saved_copy = models.copy
+    models.copy = TablesNotCopied  # type: ignore[assignment]
+    DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        DynamoDBBackend.transact_write_items = saved  # type: ignore[method-assign]
+        models.copy = saved_copy
+
+
+@contextlib.contextmanager
 def sim_stack(clock: VirtualClock, workspaces: list[dict[str, str]]) -> Iterator[SimStack]:
     """moto in this process; AWS_ENDPOINT_URL would bypass it, so it is unset meanwhile."""
     saved = {name: os.environ.get(name) for name in [*FAKE_ENV, "AWS_ENDPOINT_URL"]}
@@ -149,7 +204,7 @@ def sim_stack(clock: VirtualClock, workspaces: list[dict[str, str]]) -> Iterator
     os.environ.pop("AWS_ENDPOINT_URL", None)
     moto_locking.apply()
     try:
-        with mock_aws(), cheap_queue_counts(), untracked_models():
+        with mock_aws(), cheap_queue_counts(), untracked_models(), item_rollback():
             session, landings = CachedSession(), Landings(clock)
             # before any client exists: a client copies the session's handlers when made
             session.events.register("provide-client-params.s3.PutObject", landings.on_put)
