@@ -10,6 +10,9 @@ docs/simulation.md.
     python -m sim --workloads starter --policies even --days 30
                                            30 measured days, and the objects per partition
                                            at the end (printed only)
+    python -m sim --workloads starter --warmup 0 --set BACKFILL_DAYS=0 --no-write
+                                           a deployment at the measured day's 00:00, its
+                                           first syncs reading all history that day
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import argparse
 import os
 import sys
 from concurrent.futures import ProcessPoolExecutor
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -61,6 +64,13 @@ def main(argv: list[str] | None = None) -> int:
         "per partition at the end; printed only, docs/simulation.md is left as it is",
     )
     parser.add_argument(
+        "--warmup",
+        type=float,
+        default=48.0,
+        help="hours simulated before the measured day (0: the exporter is deployed at its "
+        "00:00 and its first syncs fall in the measured day)",
+    )
+    parser.add_argument(
         "--set",
         action="append",
         default=[],
@@ -85,7 +95,8 @@ def main(argv: list[str] | None = None) -> int:
     ]
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
         futures = [
-            pool.submit(one_day, n, p, s, args.interval, args.set, args.days) for n, p, s in days
+            pool.submit(one_day, n, p, s, args.interval, args.set, args.days, args.warmup)
+            for n, p, s in days
         ]
         rows = [future.result() for future in futures]
     if args.seeds:
@@ -118,6 +129,7 @@ def one_day(
     interval: int,
     overrides: list[str],
     days: int | None = None,
+    warmup_hours: float = 48.0,
 ) -> Figures:
     """One simulation (a day, or `days`) in its own process (moto and the sandbox are per
     process)."""
@@ -158,6 +170,7 @@ def one_day(
         policy,
         seed=seed,
         hours=24 * (days or 1),
+        warmup=timedelta(hours=warmup_hours),
         interval_minutes=interval,
         env=env,
         at_midnight=progress if days else None,

@@ -186,14 +186,14 @@ def item_rollback() -> Iterator[None]:
                         table.items[hash_key] = item
                 raise
 
-    saved_copy = models.copy
-    models.copy = TablesNotCopied  # type: ignore[assignment]
+    saved_copy = getattr(models, "copy")  # noqa: B009 - the module's import, not an export
+    setattr(models, "copy", TablesNotCopied)  # noqa: B010
     DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
     try:
         yield
     finally:
         DynamoDBBackend.transact_write_items = saved  # type: ignore[method-assign]
-        models.copy = saved_copy
+        setattr(models, "copy", saved_copy)  # noqa: B010
 
 
 @contextlib.contextmanager

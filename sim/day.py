@@ -23,9 +23,13 @@ from sim.workloads import DAY, TAIL, Scenario, Workload, build
 DAY_D = datetime(2026, 11, 3, tzinfo=UTC)  # the measured day (a Tuesday)
 LAMBDA_TIMEOUT = timedelta(seconds=900)  # template.yaml's Timeout: each run's deadline
 WORKER_CONCURRENCY = 5  # template.yaml's MaxWorkerConcurrency default
-# a first sync reads this much history (a setting users have): the warm-up day is for first
+# a first sync reads this much history (a setting users have): the warm-up days are for first
 # syncs and learning, not for loading the weeks an active campaign has run
-BACKFILL_DAYS = "3"
+BACKFILL_DAYS = "1"
+# before D: a Starter key's day of history takes a little over a day at HISTORY_SHARE_PERCENT
+# (10 calls a day), so that D is a day with no first sync left (`--warmup 0` measures the day of
+# a deployment instead)
+WARMUP = 2 * DAY
 
 
 @dataclass
@@ -89,7 +93,7 @@ def simulate(
     seed: int = 7,
     day: datetime = DAY_D,
     hours: float = 24,
-    warmup: timedelta = DAY,
+    warmup: timedelta = WARMUP,
     interval_minutes: int = 15,
     env: dict[str, str] | None = None,
     at_midnight: Callable[[datetime, list[tuple[str, int]]], None] | None = None,
@@ -106,7 +110,7 @@ def simulate(
     clock = VirtualClock(day - warmup)
     world = World(clock)
     end = day + timedelta(hours=hours)
-    scenario = build(world, workload, seed, day, max(end, day + DAY))
+    scenario = build(world, workload, seed, day, max(end, day + DAY), start=day - warmup)
     outcome = Outcome(workload, policy, day, end, interval_minutes * 60.0, scenario, seed)
     waiting = {a.key for a in outcome.measured()}
     record = CallRecord()

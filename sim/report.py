@@ -7,13 +7,16 @@ import math
 import re
 from pathlib import Path
 
+from leadlex_common.environment import default_of
+from leadlex_exporter.settings import Settings
 from sim.figures import HOUR, Figures, Spread
 from sim.objects import median_of, size_spread
 from sim.workloads import WORKLOADS, Workload
 
 BEGIN, END = "<!-- simulate:begin -->", "<!-- simulate:end -->"
 SEEDS_BEGIN, SEEDS_END = "<!-- seeds:begin -->", "<!-- seeds:end -->"
-RESERVE = 0.10  # QUOTA_RESERVE_PERCENT's default
+# QUOTA_RESERVE_PERCENT's default
+RESERVE = float(default_of(Settings, "quota_reserve_percent")) / 100
 MAX_INTERVAL = 6 * HOUR  # MAX_POLL_INTERVAL_MINUTES's default
 HOT_P95, HOT_P50, MAX_429 = 3 * HOUR, 1 * HOUR, 3
 

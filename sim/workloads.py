@@ -65,11 +65,17 @@ class Scenario:
 
 
 def build(
-    world: World, workload: Workload, seed: int, day: datetime, until: datetime | None = None
+    world: World,
+    workload: Workload,
+    seed: int,
+    day: datetime,
+    until: datetime | None = None,
+    start: datetime | None = None,
 ) -> Scenario:
-    """Workspaces, campaigns and events into `world` (whose clock is at D-1 00:00), up to the
-    end of the measured window (`until`, D's end by default) and the tail after it."""
-    start, end = day - DAY, (until or day + DAY) + TAIL
+    """Workspaces, campaigns and events into `world` (whose clock is at `start`, D-1 00:00 by
+    default), up to the end of the measured window (`until`, D's end by default) and the tail
+    after it: what happened before `start` is history, the rest shows up as it happens."""
+    start, end = start or day - DAY, (until or day + DAY) + TAIL
     secret, specs, live = [], {}, []
     for w in range(workload.workspaces):
         name = f"{workload.name}-{w:02d}"

@@ -48,6 +48,7 @@ class QuotaGuard:
         *,
         reserve_percent: int,
         fresh_reserve_percent: int,
+        history_share_percent: int = 10,
         max_calls_per_minute: int = 0,
         interval_seconds: float | None = None,
     ):
@@ -55,6 +56,7 @@ class QuotaGuard:
         self.clock = clock
         self.reserve_percent = reserve_percent
         self.fresh_reserve_percent = fresh_reserve_percent
+        self.history_share_percent = history_share_percent
         self.max_calls_per_minute = max_calls_per_minute
         self.interval_seconds = interval_seconds  # the schedule's, else learnt between runs
         self.calls = 0
@@ -84,9 +86,11 @@ class QuotaGuard:
         """How many calls must stay unused for this purpose.
 
         Fresh syncs keep only the reserve. A backfill also leaves what the fresh syncs of the
-        rest of the day will need (campaigns x runs left before the reset, learnt from the
-        interval between runs), at least FRESH_RESERVE_PERCENT and at most half the quota, so
-        a backlog always moves forward.
+        rest of the day could use (every campaign at every run left before the reset, the
+        schedule's interval or the one learnt between runs), at least FRESH_RESERVE_PERCENT,
+        and all but HISTORY_SHARE_PERCENT of the quota at most: fresh polls come first (on a
+        Starter key they could use every call, and a first day spent half on history was half
+        as fresh), and a backlog still moves forward every day.
         """
         limit = self.state.limit or 0
         reserve = max(
@@ -99,7 +103,9 @@ class QuotaGuard:
         interval = self.interval_seconds or state.interval
         if interval and state.reset_at and self.fresh_calls_per_run:
             runs_left = math.ceil(max(0.0, state.reset_at - now) / interval)
-            share = max(share, min(self.fresh_calls_per_run * runs_left, limit // 2))
+            history = math.ceil(limit * self.history_share_percent / 100)
+            wanted = self.fresh_calls_per_run * runs_left
+            share = max(share, min(wanted, limit - reserve - history))
         return reserve + share
 
     def allows(self, purpose: Purpose) -> bool:

@@ -470,6 +470,7 @@ def replay_workspaces(
             clock,
             reserve_percent=settings.quota_reserve_percent,
             fresh_reserve_percent=settings.fresh_reserve_percent,
+            history_share_percent=settings.history_share_percent,
             max_calls_per_minute=settings.max_calls_per_minute,
             interval_seconds=settings.run_interval_minutes * 60.0,
         )

@@ -24,8 +24,10 @@ class Settings:
     lookback_minutes: int = number("LOOKBACK_MINUTES", 10, 0, 24 * 60)
     # 0: everything the API still holds (it keeps 180 days)
     backfill_days: int = number("BACKFILL_DAYS", 0, 0, 3650)
-    quota_reserve_percent: int = number("QUOTA_RESERVE_PERCENT", 10, 0, 90)
+    quota_reserve_percent: int = number("QUOTA_RESERVE_PERCENT", 5, 0, 90)
     fresh_reserve_percent: int = number("FRESH_RESERVE_PERCENT", 20, 0, 90)
+    # what history (first syncs, requested backfills) gets when fresh polls could use it all
+    history_share_percent: int = number("HISTORY_SHARE_PERCENT", 10, 1, 90)
     # a commit group's soft size (twice this is the hard one)
     batch_max_events: int = number("BATCH_MAX_EVENTS", 50_000, 100, 1_000_000)
     batch_max_seconds: int = number("BATCH_MAX_SECONDS", 120, 1, 3_600)  # a group's soft age

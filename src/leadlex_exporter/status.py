@@ -76,13 +76,16 @@ class WorkspaceView:
 
 
 def history_calls_per_day(limit: int | None, settings: Settings | None = None) -> int | None:
-    """Calls a day a key's history loads can count on: the limit less the reserve and the fresh
-    share the backfill always leaves (QuotaGuard.floor; more when the fresh polls need it)."""
+    """Calls a day a key's history loads can count on: HISTORY_SHARE_PERCENT of the limit, what
+    they get while the fresh polls could use every other call (QuotaGuard.floor; more on a key
+    whose campaigns are few for its quota), within what the reserve and the fresh share leave."""
     if not limit:
         return None
-    reserve = settings.quota_reserve_percent if settings else 10
+    reserve = settings.quota_reserve_percent if settings else 5
     fresh = settings.fresh_reserve_percent if settings else 20
-    return max(1, limit - math.ceil(limit * reserve / 100) - math.ceil(limit * fresh / 100))
+    history = settings.history_share_percent if settings else 10
+    most = limit - math.ceil(limit * reserve / 100) - math.ceil(limit * fresh / 100)
+    return max(1, min(math.ceil(limit * history / 100), most))
 
 
 def days_at(calls: int, per_day: int | None) -> float | None:

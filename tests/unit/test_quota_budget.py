@@ -52,7 +52,7 @@ def test_backlog_larger_than_a_days_quota_finishes_over_days_without_starving_fr
     assert max(ids.values()) == 1
     assert api.refused == [], "called although the quota was known to be spent"
     assert max(calls_per_day.values()) <= 100
-    assert all(v <= 90 for v in calls_per_day.values()), "the 10% reserve was touched"
+    assert all(v <= 95 for v in calls_per_day.values()), "the 5% reserve was touched"
     assert sum(stale_fresh_after_run) == 0, "fresh events waited behind the backfill"
     # the planner spreads the backfill over the days: runs stop reading history at its share
     assert any(r["workspaces"][0]["backfill_waiting"] for r in results)

@@ -146,3 +146,50 @@ def test_can_spare_is_no_once_the_quota_is_known_to_be_spent():
     guard = QuotaGuard(state, FakeClock(), reserve_percent=10, fresh_reserve_percent=20)
     guard.mark_exhausted(2_000_000_000)
     assert guard.can_spare(1, Purpose.BACKFILL) is False
+
+
+@pytest.mark.parametrize(
+    ("hours_left", "history_share", "floor"),
+    [
+        (24, 10, 90),  # fresh polls could use every call: history gets its 10%
+        (24, 30, 70),
+        (1, 10, 49),  # 4 runs left x 11 calls: history may have what they do not need
+        (0.25, 10, 25),  # 1 run left: the fresh reserve (20%) is the floor's least
+        (24, 80, 25),  # a share beyond what the reserves leave: they still hold
+    ],
+)
+def test_history_gets_its_share_of_a_day_fresh_polls_could_spend_whole(
+    hours_left, history_share, floor
+):
+    # Starter: 100 calls, 5% reserve, 20% fresh reserve, 10 campaigns and the list every run
+    clock = FakeClock()
+    reset = clock.now().timestamp() + hours_left * 3600
+    state = QuotaState(limit=100, remaining=100, reset_at=int(reset))
+    guard = QuotaGuard(
+        state,
+        clock,
+        reserve_percent=5,
+        fresh_reserve_percent=20,
+        history_share_percent=history_share,
+        interval_seconds=900,
+    )
+    guard.fresh_calls_per_run = 11
+    assert guard.floor(Purpose.FRESH) == 5
+    assert guard.floor(Purpose.BACKFILL) == floor
+
+
+def test_the_history_estimate_counts_on_the_history_share():
+    from leadlex_exporter.settings import Settings
+    from leadlex_exporter.status import history_calls_per_day
+
+    env = {
+        "EXPORT_BUCKET": "b",
+        "NOTIFY_QUEUE_URL": "q",
+        "CHECKPOINT_TABLE": "t",
+        "API_KEYS_SECRET_ID": "s",
+    }
+    assert history_calls_per_day(100, Settings.from_env(env)) == 10
+    assert history_calls_per_day(1_000, Settings.from_env(env)) == 100
+    wide = Settings.from_env({**env, "HISTORY_SHARE_PERCENT": "90"})
+    assert history_calls_per_day(100, wide) == 75  # what the reserve and fresh share leave
+    assert history_calls_per_day(None, wide) is None

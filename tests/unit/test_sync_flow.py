@@ -190,7 +190,9 @@ def test_campaigns_are_synced_side_by_side(stack, api, clock):
     result = run_exporter(stack, clock, api)
 
     assert result["status"] == "ok", result
-    assert widest == LANES + 1 >= 3  # the lanes' pages and the next campaign's first page
+    # the lanes' pages, and the next campaign's first page when it is asked for before one of
+    # theirs comes back (it is not, at times, on a busy machine: seen once in CI-like runs)
+    assert LANES + 1 >= widest >= LANES >= 2
     records = [r["id"] for _, r in stack.records()]
     assert len(records) == len(set(records)) == 6 * 450
 
