@@ -7,7 +7,7 @@ weight ** a (a from 0 to 1, the planner's weights and clamps, and optionally a s
 the interval), and the clicks' and replies' median and p95 predicted exactly
 (planner.quantile); the rates whose larger ratio to the targets is least are printed.
 
-    python -m sim.frontier --workload starter --seeds 7-14 --calls 86
+    python -m sim.frontier --workload starter --seeds 7-14 --calls 91
 """
 
 from __future__ import annotations
@@ -64,7 +64,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m sim.frontier", description=__doc__)
     parser.add_argument("--workload", default="starter")
     parser.add_argument("--seeds", default="7-14")
-    parser.add_argument("--calls", type=float, default=86.0, help="polls a day")
+    parser.add_argument("--calls", type=float, default=91.0, help="polls a day")
     parser.add_argument("--p50", type=float, default=60.0, help="minutes")
     parser.add_argument("--p95", type=float, default=180.0, help="minutes")
     args = parser.parse_args()

@@ -143,6 +143,7 @@ def test_environment_carries_every_setting_the_code_reads(
         "LOOKBACK_MINUTES": ("LookbackMinutes", 10),
         "BACKFILL_DAYS": ("BackfillDays", 0),
         "QUOTA_RESERVE_PERCENT": ("QuotaReservePercent", 5),
+        "HISTORY_SHARE_PERCENT": ("HistorySharePercent", 10),
         "MAX_POLL_INTERVAL_MINUTES": ("MaxPollIntervalMinutes", 360),
         "POWERTOOLS_LOG_LEVEL": ("LogLevel", "INFO"),
         "TRACE_SDK_CALLS": ("TraceSdkCalls", "false"),
