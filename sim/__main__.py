@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m sim", description=__doc__)
     # org (2,000 campaigns): moto copies the checkpoint table at every transaction, a day takes
     # more than 50 minutes here; ask for it
-    parser.add_argument("--workloads", default="starter,pro,agency")
+    parser.add_argument("--workloads", default="starter,pro,org,agency")
     parser.add_argument("--policies", default="even,greedy")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument(
