@@ -68,7 +68,9 @@ def count_calls(stack: Stack, api: FakeLeadLex, clock: FakeClock) -> int:
 @pytest.mark.parametrize(
     ("batch", "inline"),
     [
-        ("100", 12_000),
+        # a kill at every call (make test-slow), at every 3rd in make test (the suite's time)
+        pytest.param("100", 12_000, marks=pytest.mark.slow, id="inline-every-call"),
+        pytest.param("100", 12_000, id="inline-sampled"),
         pytest.param("10000", 12_000, marks=pytest.mark.slow),
         # every campaign's state in its S3 object (checkpoints.py): every 4th call by default
         pytest.param("100", 64, id="spilled-sampled"),
@@ -91,7 +93,7 @@ def test_a_kill_before_any_aws_call_loses_and_doubles_nothing(
         if e["type"] in ("clicked", "replied")
     }
     notified: set[str] = set()
-    step = 4 if request.node.callspec.id == "spilled-sampled" else 1
+    step = {"spilled-sampled": 4, "inline-sampled": 3}.get(request.node.callspec.id, 1)
     for at_call in range(1, 200, step):
         switch = KillSwitch(at_call)
         arm(stack, switch)
