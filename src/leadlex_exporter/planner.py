@@ -33,7 +33,8 @@ campaigns' replies, most of them, waiting half a round.
   the budget, so a backlog is caught up over several runs instead of at once.
 - The campaign list costs calls too: it is refreshed like a campaign that gets LIST_SHARE of
   the budget, within the same bounds (at every run when the budget covers everything, at least
-  every `max_poll_interval` otherwise): a new campaign is found within that interval.
+  every `max_poll_interval` otherwise: planned at that interval itself, since the list is one
+  item and never waits in a backlog): a new campaign is found within that interval.
 - The bound. Quiet campaigns are planned BOUND_SLACK_RUNS runs inside `max_poll_interval`, and a
   campaign past that goes before every other due one, so the bound holds when many come due at
   once.
@@ -252,7 +253,9 @@ class PollPlanner:
             rates = dict.fromkeys(campaign_ids, hi)
             starved = False
         else:
-            list_rate = _clamp(LIST_SHARE * budget.rate / max(1, list_cost), lo, hi)
+            # the list is one item, never part of a backlog: planned at the maximum itself
+            list_lo = 1.0 / self.max_interval
+            list_rate = _clamp(LIST_SHARE * budget.rate / max(1, list_cost), list_lo, hi)
             list_rate = list_rate if listing else 0.0
             weights, hot = _weights(plan, campaign_ids, now)
             spend = budget.rate - list_rate * list_cost

@@ -222,7 +222,7 @@ def test_a_starter_day_is_spread_evenly_and_active_campaigns_come_more_often():
     active = {"c0", "c1", "c2"}
     plan = WorkspacePlan()
     plan.track(ids, 0.0)
-    remaining, polls, hours = 100, Counter[str](), Counter[int]()
+    remaining, polls, hours, listed = 100, Counter[str](), Counter[int](), []
     for run in range(96):
         now = run * RUN
         budget = Budget.even(
@@ -235,6 +235,7 @@ def test_a_starter_day_is_spread_evenly_and_active_campaigns_come_more_often():
         hours[int(now // 3600)] += spent
         if choice.list_campaigns:
             plan.listed_at = now
+            listed.append(now)
         for cid in choice.poll:
             found = Found(20.0, 2.0) if cid in active else Found()  # what its poll found
             plan.campaigns[cid].polled(now, now, found, choice.intervals[cid])
@@ -245,6 +246,8 @@ def test_a_starter_day_is_spread_evenly_and_active_campaigns_come_more_often():
     assert all(hours[h] > 0 for h in range(24)), f"hours without a poll: {hours}"
     assert min(polls[c] for c in active) > 2 * max(polls[c] for c in set(ids) - active)
     assert min(polls.values()) >= 4, "a quiet campaign waited more than the maximum interval"
+    # the list at the maximum interval itself: a new campaign found within it, at 4 calls a day
+    assert [b - a for a, b in zip(listed, listed[1:], strict=False)] == [MAX] * 3
 
 
 def test_the_plan_of_two_thousand_campaigns_fits_its_item():
