@@ -63,6 +63,7 @@ class Exporter:
         self.http_factory = http_factory
         self.guards: dict[str, QuotaGuard] = {}
         self.demands: dict[str, dict[str, int]] = {}
+        self.bound_calls: dict[str, dict[str, int]] = {}  # per key, per workspace: the planner's
         self.target: Target | None = None
         self.paused: frozenset[str] = frozenset()  # the workspace's paused campaigns
 
@@ -312,6 +313,9 @@ class Exporter:
             demand=len(ids) + list_cost,
         )
         choice = self.planner.choose(plan, ids, budget, now, listing and not listed)
+        bounds = self.bound_calls.setdefault(workspace.key_fingerprint, {})
+        bounds[workspace.name] = choice.bound_calls
+        guard.bound_calls = sum(bounds.values())
         target = self._target_for(workspace)
         if target is not None and target.action == "sync":
             # on demand: the named campaigns (or all) now, first; the planner's choice after

@@ -37,7 +37,15 @@ campaigns' replies, most of them, waiting half a round.
   item and never waits in a backlog): a new campaign is found within that interval.
 - The bound. Quiet campaigns are planned BOUND_SLACK_RUNS runs inside `max_poll_interval`, and a
   campaign past that goes before every other due one, so the bound holds when many come due at
-  once.
+  once. When the budget cannot afford that slack they are planned at the maximum itself. Either
+  way, polls ahead keep it when more campaigns reach it together than runs can poll (_ahead:
+  earliest deadline first), as long as the calls left until the reset cover every campaign at
+  the maximum (`bound_need`, which history leaves to fresh polls: quota.QuotaGuard.floor).
+- A first sync of many campaigns at once. On a budget tight for the maximum (fewer than
+  SPREAD_BELOW rounds of every campaign per maximum interval) new campaigns go out a run's
+  share of the budget at a time, so that they reach the maximum spread out, not together; and
+  no campaign is polled early only to keep the spend even (_pace), since that costs a poll the
+  maximum needs later.
 """
 
 from __future__ import annotations
@@ -59,6 +67,9 @@ HOT_PRIOR = 0.25 / 86_400  # notified events a second any campaign may get (a la
 LIST_SHARE = 0.02  # of the poll budget, at most, for refreshing the campaign list
 BOUND_SLACK_RUNS = 2  # runs inside the maximum interval that quiet campaigns are planned at
 BURST_RUNS = 2.0  # a run polls at most this many runs' worth of the budget
+# new campaigns beyond a run's cap are spread over runs when the budget covers fewer than this
+# many rounds of every campaign per maximum interval
+SPREAD_BELOW = 1.5
 HOUR_KEEP_EVENTS = 1.0  # events expected of a campaign to keep an hour from passing without export
 ASSUMED_DAILY_LIMIT = 100  # until the API has told the plan (the smallest, Starter)
 _LN2 = math.log(2)
@@ -216,6 +227,7 @@ class Choice:
     intervals: dict[str, float]  # seconds between polls, per campaign
     list_interval: float
     starved: bool = False  # the budget cannot poll every campaign within max_poll_interval
+    bound_calls: int = 0  # the polls the rest of the day needs for max_poll_interval
 
 
 class PollPlanner:
@@ -251,7 +263,7 @@ class PollPlanner:
         if budget.covers_all:
             list_rate = hi if listing else 0.0
             rates = dict.fromkeys(campaign_ids, hi)
-            starved = False
+            spend = budget.rate
         else:
             # the list is one item, never part of a backlog: planned at the maximum itself
             list_lo = 1.0 / self.max_interval
@@ -259,7 +271,9 @@ class PollPlanner:
             list_rate = list_rate if listing else 0.0
             weights, hot = _weights(plan, campaign_ids, now)
             spend = budget.rate - list_rate * list_cost
-            rates, starved = allocate(weights, spend, lo, hi, hot=hot, targets=self.targets)
+            if len(campaign_ids) * lo > spend:  # the bound's slack is out of reach: plan at
+                lo = 1.0 / self.max_interval  # the maximum itself, polls ahead keep it (_ahead)
+            rates, _ = allocate(weights, spend, lo, hi, hot=hot, targets=self.targets)
         intervals = {cid: 1.0 / rate for cid, rate in rates.items()}
         list_interval = 1.0 / list_rate if list_rate else math.inf
         list_due = listing and (
@@ -281,17 +295,37 @@ class PollPlanner:
             )
         )
         # A campaign never polled yet is not held back by the burst cap, only by the quota: a
-        # first poll cannot be spread, and a new campaign should not wait runs for its start.
+        # new campaign should not wait runs for its start. Unless there are more than a run's
+        # share of the budget and the budget is tight for the maximum interval (a first sync
+        # of 200 on Pro is a fifth of its day): they go first, a run's share at a time, so
+        # that their next polls come due spread out as the budget can take them, not at once.
         new = [c for c in due if known.get(c) is None or known[c].polled_at is None]
         ranked = [c for c in due if c not in set(new)]
-        room = (budget.run_cap if budget.left is None else budget.left) - (cap - budget.run_cap)
+        room = (budget.run_cap if budget.left is None else budget.left) - (budget.run_cap - cap)
         new = new[: max(0, room)]
-        poll = new + ranked[: max(0, min(cap, room - len(new)))]
-        poll += self._pace(plan, campaign_ids, intervals, budget, now, len(poll), min(cap, room))
+        tight = spend * self.max_interval < SPREAD_BELOW * len(campaign_ids)
+        pace = max(1, math.ceil(budget.rate * self.interval))  # a run's share of the budget
+        if not budget.covers_all and tight and len(new) > pace:
+            new = new[:pace]
+            poll = new + ranked[: max(0, min(cap, room) - len(new))]
+        else:
+            poll = new + ranked[: max(0, min(cap, room - len(new)))]
+        if not tight:  # a poll ahead restarts a campaign's interval: on a tight budget it
+            # costs a poll the maximum interval needs later in the day
+            most = min(cap, room)
+            poll += self._pace(plan, campaign_ids, intervals, budget, now, len(poll), most)
         poll += self._keep_hour(plan, campaign_ids, poll, budget, now, room)
+        need = self.bound_need(plan, campaign_ids, budget, now)
+        starved = not budget.covers_all and (
+            need > budget.left
+            if budget.left is not None
+            else budget.rate * self.max_interval < len(campaign_ids)
+        )
+        if not budget.covers_all and not starved:
+            poll += self._ahead(plan, campaign_ids, poll, cap, now, min(cap, room) - len(poll))
         chosen = set(poll)
         deferred = [cid for cid in campaign_ids if cid not in chosen]
-        return Choice(poll, deferred, list_due, intervals, list_interval, starved)
+        return Choice(poll, deferred, list_due, intervals, list_interval, starved, need)
 
     def _pace(
         self,
@@ -324,6 +358,62 @@ class PollPlanner:
         ready = [(ratio, c) for ratio, c in ready if ratio >= 0.5]
         ready.sort(key=lambda item: (-item[0], _tie(item[1])))
         return [c for _, c in ready[:owed]]
+
+    def bound_need(
+        self, plan: WorkspacePlan, campaign_ids: Sequence[str], budget: Budget, now: float
+    ) -> int:
+        """The polls the rest of the day needs to keep every campaign within the maximum
+        interval: each a poll every `max_interval` from its last (and a first one, if it has
+        none) until the reset; the first after the reset is on the next day's quota. 0 when
+        the reset is unknown. (The plan's bound, two runs inside the maximum, may be out of
+        reach when this is not.)"""
+        if not budget.left or budget.rate <= 0:
+            return 0
+        reset = now + budget.left / budget.rate
+        need = 0
+        for cid in campaign_ids:
+            entry = plan.campaigns.get(cid)
+            last = entry.polled_at if entry is not None else None
+            if last is None:
+                need, last = need + 1, now
+            need += max(0, math.ceil((reset - last) / self.max_interval - 1e-9) - 1)
+        return need
+
+    def _ahead(
+        self,
+        plan: WorkspacePlan,
+        campaign_ids: Sequence[str],
+        poll: list[str],
+        cap: int,
+        now: float,
+        room: int,
+    ) -> list[str]:
+        """Polls ahead of their turn that keep every campaign within `max_interval` when many
+        come to it at once (a first sync polls every campaign in one run; 200 of them then
+        reach the maximum together): earliest deadline first, the j-th deadline needs j polls
+        by then, and the runs before it bring `cap` each (a run's most); what they cannot
+        bring goes now. Quiet otherwise: a poll ahead restarts its campaign's interval, so it
+        costs a call later in the day. Only when the day's calls left cover every campaign at
+        the maximum until the reset: else polls ahead would spend the day early."""
+        pace = cap  # polls a run, at most
+        if room <= 0 or pace <= 0:
+            return []
+        chosen = set(poll)
+        known = plan.campaigns
+        deadlines = sorted(
+            (entry.polled_at + self.max_interval, _tie(cid), cid)
+            for cid in campaign_ids
+            if cid not in chosen
+            and (entry := known.get(cid)) is not None
+            and entry.polled_at is not None
+        )
+        late = 0
+        for count, (deadline, _, _) in enumerate(deadlines, start=1):
+            # the runs after this one that start by the deadline (at the edge of the budget,
+            # the maximum holds to the run: a gap of exactly max_interval)
+            runs = max(0, math.floor((deadline - now) / self.interval + 1e-9))
+            late = max(late, math.ceil(count - runs * pace - 1e-9))
+        return [cid for _, _, cid in deadlines[: min(late, room)]]
 
     def _keep_hour(
         self,

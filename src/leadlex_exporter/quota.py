@@ -40,6 +40,9 @@ def per_minute_for(limit: int | None) -> int:
     return 50 if limit <= 1000 else 200
 
 
+HISTORY_MIN_PERCENT = 2  # of the quota: history's least share when fresh polls need the rest
+
+
 class QuotaGuard:
     def __init__(
         self,
@@ -61,6 +64,9 @@ class QuotaGuard:
         self.interval_seconds = interval_seconds  # the schedule's, else learnt between runs
         self.calls = 0
         self.fresh_calls_per_run = 0  # one call per campaign, plus list pages
+        # the fresh polls the rest of the day needs to keep every campaign within the maximum
+        # poll interval (the planner's count); history leaves them, all but HISTORY_MIN_PERCENT
+        self.bound_calls = 0
         self._recent_calls: deque[float] = deque()
         self._lock = threading.Lock()
         self._note_run_start()
@@ -90,7 +96,9 @@ class QuotaGuard:
         schedule's interval or the one learnt between runs), at least FRESH_RESERVE_PERCENT,
         and all but HISTORY_SHARE_PERCENT of the quota at most: fresh polls come first (on a
         Starter key they could use every call, and a first day spent half on history was half
-        as fresh), and a backlog still moves forward every day.
+        as fresh), and a backlog still moves forward every day. Where the maximum poll interval
+        needs more of the day (`bound_calls`: 200 campaigns on Pro the day they are first
+        synced), history leaves that too, down to HISTORY_MIN_PERCENT.
         """
         limit = self.state.limit or 0
         reserve = max(
@@ -106,6 +114,9 @@ class QuotaGuard:
             history = math.ceil(limit * self.history_share_percent / 100)
             wanted = self.fresh_calls_per_run * runs_left
             share = max(share, min(wanted, limit - reserve - history))
+        if self.bound_calls:
+            least = math.ceil(limit * HISTORY_MIN_PERCENT / 100)
+            share = max(share, min(self.bound_calls, limit - reserve - least))
         return reserve + share
 
     def allows(self, purpose: Purpose) -> bool:

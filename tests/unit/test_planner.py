@@ -313,3 +313,72 @@ def test_a_run_that_only_lists_the_campaigns_remembers_it(stack, api, clock):
     api.calls.clear()
     run_exporter(stack, clock, api)
     assert api.calls == [], "the list was fetched again at the next run"
+
+
+def pro_first_sync_day(planner: PollPlanner) -> tuple[dict[str, list[float]], int]:
+    """A Pro key's first day: 200 campaigns, none polled yet, 20 of them active; 1,000 calls,
+    the reserve 50, history's 100 spent at 00:00. Every campaign's poll times, and the calls
+    left at the end."""
+    ids = [f"c{i:03}" for i in range(200)]
+    active = set(ids[:20])
+    plan = WorkspacePlan(listed_at=0.0, list_pages=2)
+    plan.track(ids, 0.0)
+    remaining, polls = 900, {cid: [] for cid in ids}
+    for run in range(96):
+        now = run * RUN
+        budget = Budget.even(
+            remaining=remaining, limit=1_000, floor=50, reset_at=DAY, now=now, interval=RUN,
+            demand=len(ids) + 2,
+        )  # fmt: skip
+        choice = planner.choose(plan, ids, budget, now, listing=True)
+        remaining -= len(choice.poll) + (plan.list_pages if choice.list_campaigns else 0)
+        if choice.list_campaigns:
+            plan.listed_at = now
+        for cid in choice.poll:
+            found = Found(20.0, 2.0) if cid in active else Found(0.2, 0.1)
+            plan.campaigns[cid].polled(now, now, found, choice.intervals[cid])
+            polls[cid].append(now)
+    return polls, remaining
+
+
+def test_a_first_sync_of_many_campaigns_keeps_every_one_within_the_maximum_all_day():
+    # Polled together at 00:00, 200 campaigns would all reach the maximum together, more
+    # than runs can poll at the budget's pace: the first polls go out at the cap, and the
+    # polls that the maximum needs go by deadline, earliest first.
+    polls, remaining = pro_first_sync_day(PollPlanner(interval=RUN, max_interval=MAX))
+
+    assert remaining >= 50, "the reserve was spent"
+    gaps = [
+        b - a
+        for times in polls.values()
+        for a, b in zip([0.0, *times], [*times, DAY], strict=False)
+    ]
+    assert max(gaps) <= MAX, f"{sum(g > MAX for g in gaps)} gaps over the maximum"
+    assert min(len(times) for times in polls.values()) >= 4
+
+
+def test_new_campaigns_are_all_polled_at_once_when_the_budget_has_room_for_it():
+    planner = PollPlanner(interval=RUN, max_interval=MAX)
+    ids = [f"c{i}" for i in range(10)]
+    plan = WorkspacePlan(listed_at=0.0)
+    plan.track(ids, 0.0)
+    starter = Budget.even(
+        remaining=95, limit=100, floor=5, reset_at=DAY, now=0.0, interval=RUN, demand=11
+    )
+    assert starter.run_cap < len(ids)
+
+    assert sorted(planner.choose(plan, ids, starter, 0.0, listing=False).poll) == sorted(ids)
+
+
+def test_new_campaigns_beyond_a_run_go_out_a_runs_share_at_a_time_on_a_tight_budget():
+    planner = PollPlanner(interval=RUN, max_interval=MAX)
+    ids = [f"c{i:03}" for i in range(200)]
+    plan = WorkspacePlan(listed_at=0.0, list_pages=2)
+    plan.track(ids, 0.0)
+    pro = Budget.even(
+        remaining=900, limit=1_000, floor=50, reset_at=DAY, now=0.0, interval=RUN, demand=202
+    )
+
+    choice = planner.choose(plan, ids, pro, 0.0, listing=False)
+
+    assert len(choice.poll) == math.ceil(pro.rate * RUN) < pro.run_cap

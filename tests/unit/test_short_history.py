@@ -178,6 +178,27 @@ def test_history_gets_its_share_of_a_day_fresh_polls_could_spend_whole(
     assert guard.floor(Purpose.BACKFILL) == floor
 
 
+@pytest.mark.parametrize(
+    ("bound_calls", "floor"),
+    [
+        (0, 900),  # Pro, 200 campaigns: history gets its 10%
+        (800, 900),  # the maximum interval needs less than the other 90%: still 10%
+        (880, 930),  # it needs more: history leaves it
+        (990, 980),  # more than the day has: history still moves, by 2% of the quota
+    ],
+)
+def test_history_leaves_what_the_maximum_poll_interval_needs(bound_calls, floor):
+    clock = FakeClock()
+    reset = clock.now().timestamp() + 24 * 3600
+    state = QuotaState(limit=1_000, remaining=1_000, reset_at=int(reset))
+    guard = QuotaGuard(
+        state, clock, reserve_percent=5, fresh_reserve_percent=20, interval_seconds=900
+    )
+    guard.fresh_calls_per_run = 202
+    guard.bound_calls = bound_calls
+    assert guard.floor(Purpose.BACKFILL) == floor
+
+
 def test_the_history_estimate_counts_on_the_history_share():
     from leadlex_exporter.settings import Settings
     from leadlex_exporter.status import history_calls_per_day
