@@ -147,7 +147,8 @@ def _window_ticks(outcome: Outcome) -> list[Tick]:
 def _due_unserved(outcome: Outcome) -> int:
     """Ticks where a key had a campaign due and the run made no call for it. Due: always for
     `greedy` (it polls everything every run); for `even`, when the previous run's earliest
-    `next_due_at` falls before this tick plus half an interval (the planner's own slack)."""
+    `next_due_at` falls before this tick plus half an interval (so a campaign due within half
+    a run after the tick counts: `next_due_at` already holds the planner's slack)."""
     count, next_due = 0, dict[str, float | None]()
     for tick in outcome.ticks:
         in_window = outcome.start.timestamp() <= tick.scheduled < outcome.end.timestamp()
