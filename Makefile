@@ -70,7 +70,7 @@ integration: venv
 
 # Everything but the `slow` sizes: lint, the SAM checks and build, every pytest suite (unit,
 # integration, fault suites), on a pytest-xdist worker per core (TEST_WORKERS=1: one process):
-# about 5.5 minutes of pytest on a 2-core machine, 11 in one process. Every test starts what it
+# about 6.5 minutes of pytest on a 2-core machine, 11 in one process. Every test starts what it
 # needs on free loopback ports, so workers share nothing.
 TEST_WORKERS ?= auto
 test: venv lint sam-check
