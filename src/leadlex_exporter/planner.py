@@ -70,6 +70,7 @@ BURST_RUNS = 2.0  # a run polls at most this many runs' worth of the budget
 # new campaigns beyond a run's cap are spread over runs when the budget covers fewer than this
 # many rounds of every campaign per maximum interval
 SPREAD_BELOW = 1.5
+PACE_DIP = 0.9  # a later run's budget pace, at least, against this run's (for polls ahead)
 HOUR_KEEP_EVENTS = 1.0  # events expected of a campaign to keep an hour from passing without export
 ASSUMED_DAILY_LIMIT = 100  # until the API has told the plan (the smallest, Starter)
 _LN2 = math.log(2)
@@ -276,17 +277,41 @@ class PollPlanner:
             rates, _ = allocate(weights, spend, lo, hi, hot=hot, targets=self.targets)
         intervals = {cid: 1.0 / rate for cid, rate in rates.items()}
         list_interval = 1.0 / list_rate if list_rate else math.inf
-        list_due = listing and (
-            budget.covers_all
-            or plan.listed_at is None
-            or now >= plan.listed_at + list_interval - self.interval / 2
-        )
-        cap = budget.run_cap - (list_cost if list_due else 0)
         known = plan.campaigns
+        need = self.bound_need(plan, campaign_ids, budget, now, list_cost)
+        starved = not budget.covers_all and (
+            need > budget.left
+            if budget.left is not None
+            else budget.rate * self.max_interval < len(campaign_ids)
+        )
+        # a refresh inside the maximum adds to what the rest of the day needs (`_adds`): only
+        # while the calls above that need cover it
+        list_adds = list_cost * self._adds(plan.listed_at, budget, now)
+        list_due = (
+            listing
+            and (
+                budget.covers_all
+                or plan.listed_at is None
+                or now >= plan.listed_at + list_interval - self.interval / 2
+            )
+            and (budget.left is None or budget.left >= list_cost)
+            and (budget.covers_all or list_adds <= 0 or (budget.left or 0) - need >= list_adds)
+        )
+        if list_due and not budget.covers_all:
+            need += max(0, list_adds)
+        cap = budget.run_cap - (list_cost if list_due else 0)
         if budget.covers_all:  # every run is due for every campaign, however early it comes
             due = list(campaign_ids)
         else:
-            due = [c for c in campaign_ids if self._due(known.get(c), intervals[c], now)]
+            # past the planned bound is due whatever the interval, while the day's calls
+            # left cover the maximum for every campaign (late in the day, the budget's rate
+            # can plan intervals past the maximum that a poll each before the reset fits)
+            due = [
+                c
+                for c in campaign_ids
+                if self._due(known.get(c), intervals[c], now)
+                or (not starved and self._urgent(known.get(c), now))
+            ]
         due.sort(
             key=lambda c: (
                 not self._urgent(known.get(c), now),
@@ -310,19 +335,33 @@ class PollPlanner:
             poll = new + ranked[: max(0, min(cap, room) - len(new))]
         else:
             poll = new + ranked[: max(0, min(cap, room - len(new)))]
+        if not budget.covers_all and not starved:  # the burst cap does not hold back a
+            # campaign whose last run within the maximum this is: the quota's calls left,
+            # which cover the maximum for every campaign, do
+            chosen = set(poll)
+            last = [c for c in ranked if c not in chosen and self._last_chance(known[c], now)]
+            poll += last[: max(0, room - len(poll))]
         if not tight:  # a poll ahead restarts a campaign's interval: on a tight budget it
             # costs a poll the maximum interval needs later in the day
             most = min(cap, room)
             poll += self._pace(plan, campaign_ids, intervals, budget, now, len(poll), most)
         poll += self._keep_hour(plan, campaign_ids, poll, budget, now, room)
-        need = self.bound_need(plan, campaign_ids, budget, now)
-        starved = not budget.covers_all and (
-            need > budget.left
-            if budget.left is not None
-            else budget.rate * self.max_interval < len(campaign_ids)
-        )
         if not budget.covers_all and not starved:
-            poll += self._ahead(plan, campaign_ids, poll, cap, now, min(cap, room) - len(poll))
+            held = (budget, now, need)
+            poll = self._hold(plan, poll, *held)
+            lists = (list_interval, list_cost, now if list_due else plan.listed_at)
+            # polls the maximum does not need now (not past the planned bound, not a first)
+            # give way to those it does: earliest deadline first
+            fixed = [c for c in poll if c in new or self._urgent(known.get(c), now)]
+            spare = [c for c in poll if c not in set(fixed)]
+            most = max(min(cap, room), len(poll))
+            # a later run's most: its budget's pace can dip as the day goes (PACE_DIP)
+            later = max(1, math.ceil(BURST_RUNS * budget.rate * self.interval * PACE_DIP))
+            later = min(later, budget.run_cap)
+            ahead = self._ahead(plan, campaign_ids, fixed, later, now, most - len(fixed), lists)
+            rest = [c for c in spare if c not in set(ahead)]
+            keep = max(len(poll), len(fixed) + len(ahead)) - len(fixed) - len(ahead)
+            poll = self._hold(plan, fixed + ahead + rest[:keep], *held)
         chosen = set(poll)
         deferred = [cid for cid in campaign_ids if cid not in chosen]
         return Choice(poll, deferred, list_due, intervals, list_interval, starved, need)
@@ -360,24 +399,74 @@ class PollPlanner:
         return [c for _, c in ready[:owed]]
 
     def bound_need(
-        self, plan: WorkspacePlan, campaign_ids: Sequence[str], budget: Budget, now: float
+        self,
+        plan: WorkspacePlan,
+        campaign_ids: Sequence[str],
+        budget: Budget,
+        now: float,
+        list_pages: int = 0,
     ) -> int:
-        """The polls the rest of the day needs to keep every campaign within the maximum
+        """The calls the rest of the day needs to keep every campaign within the maximum
         interval: each a poll every `max_interval` from its last (and a first one, if it has
-        none) until the reset; the first after the reset is on the next day's quota. 0 when
-        the reset is unknown. (The plan's bound, two runs inside the maximum, may be out of
-        reach when this is not.)"""
+        none) until the reset, and as many refreshes of the list (`list_pages` each); the first
+        after the reset is on the next day's quota. 0 when the reset is unknown. (The plan's
+        bound, two runs inside the maximum, may be out of reach when this is not.)"""
         if not budget.left or budget.rate <= 0:
             return 0
         reset = now + budget.left / budget.rate
-        need = 0
-        for cid in campaign_ids:
-            entry = plan.campaigns.get(cid)
-            last = entry.polled_at if entry is not None else None
-            if last is None:
-                need, last = need + 1, now
-            need += max(0, math.ceil((reset - last) / self.max_interval - 1e-9) - 1)
+        lasts = [
+            entry.polled_at if (entry := plan.campaigns.get(cid)) is not None else None
+            for cid in campaign_ids
+        ]
+        need = sum(self._rounds(reset, now if last is None else last) for last in lasts)
+        need -= sum(1 for last in lasts if last is not None)
+        if list_pages:
+            listed = plan.listed_at
+            need += list_pages * (
+                self._rounds(reset, now if listed is None else listed) - (listed is not None)
+            )
         return need
+
+    def _hold(
+        self,
+        plan: WorkspacePlan,
+        poll: list[str],
+        budget: Budget,
+        now: float,
+        need: int,
+    ) -> list[str]:
+        """Holds back the calls the maximum interval needs until the reset (`bound_need`, and
+        the list's refreshes at the maximum) from polls it does not need: a poll that keeps
+        what the rest of the day needs the same (a campaign at its maximum, a first poll) always
+        goes; one that adds a call to it (an active campaign's extra poll, a quiet one polled
+        inside the maximum) only while the calls left above what the maximum needs cover it.
+        Without it, the day's last calls can run out before the last campaigns' turns."""
+        if not budget.left or budget.rate <= 0:
+            return poll
+        slack = budget.left - need
+        kept = []
+        for cid in poll:
+            entry = plan.campaigns.get(cid)
+            adds = self._adds(entry.polled_at if entry is not None else None, budget, now)
+            if adds <= 0 or slack >= adds:
+                kept.append(cid)
+                slack -= max(0, adds)
+        return kept
+
+    def _adds(self, last: float | None, budget: Budget, now: float) -> int:
+        """What a poll now adds to the polls the maximum needs until the reset, counting the
+        poll itself: 0 for one at the maximum or a first one, 1 for one inside the maximum
+        (its interval restarts early)."""
+        if not budget.left or budget.rate <= 0:
+            return 0
+        reset = now + budget.left / budget.rate
+        before = self._rounds(reset, now) if last is None else self._rounds(reset, last) - 1
+        return self._rounds(reset, now) - before
+
+    def _rounds(self, reset: float, last: float) -> int:
+        """Polls at the maximum interval from `last` that fall before the reset, counting the
+        first one after it."""
+        return max(1, math.ceil((reset - last) / self.max_interval - 1e-9))
 
     def _ahead(
         self,
@@ -387,15 +476,18 @@ class PollPlanner:
         cap: int,
         now: float,
         room: int,
+        lists: tuple[float, int, float | None] = (math.inf, 0, None),
     ) -> list[str]:
         """Polls ahead of their turn that keep every campaign within `max_interval` when many
         come to it at once (a first sync polls every campaign in one run; 200 of them then
         reach the maximum together): earliest deadline first, the j-th deadline needs j polls
-        by then, and the runs before it bring `cap` each (a run's most); what they cannot
-        bring goes now. Quiet otherwise: a poll ahead restarts its campaign's interval, so it
-        costs a call later in the day. Only when the day's calls left cover every campaign at
-        the maximum until the reset: else polls ahead would spend the day early."""
-        pace = cap  # polls a run, at most
+        by then, and the runs before it bring `cap` each (a run's most), less the list's pages
+        when a refresh of it falls due (`lists`: its interval, pages and last refresh); what
+        they cannot bring goes now. Quiet otherwise: a poll ahead restarts its campaign's
+        interval, so it costs a call later in the day. Only when the day's calls left cover
+        every campaign at the maximum until the reset: else polls ahead would spend the day
+        early."""
+        pace = cap  # calls a run, at most
         if room <= 0 or pace <= 0:
             return []
         chosen = set(poll)
@@ -412,8 +504,20 @@ class PollPlanner:
             # the runs after this one that start by the deadline (at the edge of the budget,
             # the maximum holds to the run: a gap of exactly max_interval)
             runs = max(0, math.floor((deadline - now) / self.interval + 1e-9))
-            late = max(late, math.ceil(count - runs * pace - 1e-9))
+            listing = self._lists(lists, now, deadline)
+            late = max(late, math.ceil(count - runs * pace + listing - 1e-9))
         return [cid for _, _, cid in deadlines[: min(late, room)]]
+
+    def _lists(self, lists: tuple[float, int, float | None], now: float, until: float) -> int:
+        """The list's pages due in the runs after `now` up to `until`."""
+        interval, cost, last = lists
+        if not cost or last is None or not math.isfinite(interval):
+            return 0
+        start = last + interval - self.interval / 2  # when list_due next holds
+        start = max(start, now + self.interval / 2)  # in a run after this one
+        if start > until:
+            return 0
+        return cost * (math.floor((until - start) / interval + 1e-9) + 1)
 
     def _keep_hour(
         self,
@@ -451,6 +555,12 @@ class PollPlanner:
     def bound(self) -> float:
         """The interval the maximum is planned at: BOUND_SLACK_RUNS runs inside it."""
         return max(self.interval, self.max_interval - BOUND_SLACK_RUNS * self.interval)
+
+    def _last_chance(self, campaign: CampaignPlan, now: float) -> bool:
+        """The next run would find it past the maximum interval."""
+        return campaign.polled_at is not None and (
+            now + self.interval > campaign.polled_at + self.max_interval + 1e-6
+        )
 
     def _urgent(self, campaign: CampaignPlan | None, now: float) -> bool:
         """Past the planned bound: it goes before any campaign that is merely overdue."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import random
 import uuid
 import zlib
 from collections import Counter
@@ -382,3 +383,98 @@ def test_new_campaigns_beyond_a_run_go_out_a_runs_share_at_a_time_on_a_tight_bud
     choice = planner.choose(plan, ids, pro, 0.0, listing=False)
 
     assert len(choice.poll) == math.ceil(pro.rate * RUN) < pro.run_cap
+
+
+def starter_day(
+    ids: list[str], active: int, start: float = 0.0, quiet_per_day: float = 4.0
+) -> tuple[dict[str, list[float]], int]:
+    """A Starter key deployed at `start`: `ids` never polled, the first `active` of them
+    sending 40 events a day (8 clicks and replies), the others `quiet_per_day`; 95 calls
+    above the reserve until 00:00, the list refreshed by the planner. Every campaign's poll
+    times, and the calls left above the reserve at the end."""
+    planner = PollPlanner(interval=RUN, max_interval=MAX)
+    rates = {c: (40.0, 8.0) if i < active else (quiet_per_day, quiet_per_day / 4) for i, c in
+             enumerate(ids)}  # fmt: skip
+    plan = WorkspacePlan()
+    plan.track(ids, start)
+    remaining, polls = 95, {cid: [] for cid in ids}
+    now = start
+    while now < DAY:
+        budget = Budget.even(
+            remaining=remaining, limit=100, floor=0, reset_at=DAY, now=now, interval=RUN,
+            demand=len(ids) + 1,
+        )  # fmt: skip
+        choice = planner.choose(plan, ids, budget, now, listing=True)
+        if choice.list_campaigns:
+            remaining -= plan.list_pages
+            plan.listed_at = now
+        for cid in choice.poll:
+            entry = plan.campaigns[cid]
+            since = (now - entry.polled_at if entry.polled_at is not None else DAY) / DAY
+            found = Found(rates[cid][0] * since, rates[cid][1] * since)
+            entry.polled(now, now, found, choice.intervals[cid])
+            polls[cid].append(now)
+            remaining -= 1
+        now += RUN
+    return polls, remaining
+
+
+def gaps_over(polls: dict[str, list[float]], start: float) -> list[float]:
+    return [
+        b - a
+        for times in polls.values()
+        for a, b in zip([start, *times], [*times, DAY], strict=False)
+        if b - a > MAX
+    ]
+
+
+@pytest.mark.parametrize(
+    ("campaigns", "active", "start", "seed"),
+    [(20, 3, 0.0, 3), (20, 3, 0.0, 11), (15, 5, 0.0, 0), (15, 5, 2 * 3600.0, 934),
+     (21, 4, 0.0, 328), (18, 1, 0.0, 982), (20, 3, 7 * 3600.0, 5)],
+)  # fmt: skip
+def test_a_starter_key_first_day_keeps_the_maximum_to_the_last_call(campaigns, active, start, seed):
+    # 20 campaigns on 95 calls: 20 first polls, three more each and four lists fit, with
+    # eleven calls to spare. Spent on active campaigns' extra polls and on quiet ones polled
+    # inside the maximum, the spare ran out at 23:00 and the last campaigns went 6.5 h;
+    # campaigns that reached the maximum together went past it when the list's refresh or
+    # an active campaign's poll took a run's place.
+    rng = random.Random(seed)
+    ids = [f"cmp_{rng.getrandbits(48):012x}" for _ in range(campaigns)]
+
+    polls, remaining = starter_day(ids, active, start)
+
+    assert remaining >= 0, "the reserve was spent"
+    over = gaps_over(polls, start)
+    assert not over, f"{len(over)} gaps over the maximum, the longest {max(over) / 3600:.2f} h"
+
+
+def test_polls_the_maximum_does_not_need_wait_while_the_calls_left_only_cover_it():
+    planner = PollPlanner(interval=RUN, max_interval=MAX)
+    now = 21.5 * 3600
+    ids = ["busy", "quiet", "later"]
+    plan = WorkspacePlan(listed_at=now)
+    plan.track(ids, 0.0)
+    plan.campaigns["busy"].polled(18 * 3600, 18 * 3600, Found(40.0, 8.0), 1800)
+    plan.campaigns["quiet"].polled(now - MAX + RUN / 2, now, Found(), MAX)
+    plan.campaigns["later"].polled(17.5 * 3600, 17.5 * 3600, Found(), MAX)
+    # until 00:00: `quiet` needs this poll, `later` one at 23:30, `busy` none; its poll now
+    # adds one, which two calls left cannot cover and three can
+    tight = Budget(rate=2 / (2.5 * 3600), run_cap=3, left=2)
+    spare = Budget(rate=3 / (2.5 * 3600), run_cap=3, left=3)
+
+    assert planner.choose(plan, ids, tight, now, listing=False).poll == ["quiet"]
+    assert {"busy", "quiet"} <= set(planner.choose(plan, ids, spare, now, listing=False).poll)
+
+
+def test_a_campaign_at_its_last_run_within_the_maximum_is_not_held_back_by_the_burst_cap():
+    planner = PollPlanner(interval=RUN, max_interval=MAX)
+    now = 12 * 3600.0
+    ids = [f"c{i}" for i in range(4)]
+    plan = WorkspacePlan(listed_at=now)
+    plan.track(ids, 0.0)
+    for cid in ids:  # all four past the maximum by the next run
+        plan.campaigns[cid].polled(now - MAX + RUN / 2, now, Found(), MAX)
+    budget = Budget(rate=12 / (12 * 3600), run_cap=2, left=12)
+
+    assert sorted(planner.choose(plan, ids, budget, now, listing=False).poll) == ids
