@@ -37,10 +37,18 @@ campaigns' replies, most of them, waiting half a round.
   item and never waits in a backlog): a new campaign is found within that interval.
 - The bound. Quiet campaigns are planned BOUND_SLACK_RUNS runs inside `max_poll_interval`, and a
   campaign past that goes before every other due one, so the bound holds when many come due at
-  once. When the budget cannot afford that slack they are planned at the maximum itself. Either
-  way, polls ahead keep it when more campaigns reach it together than runs can poll (_ahead:
-  earliest deadline first), as long as the calls left until the reset cover every campaign at
-  the maximum (`bound_need`, which history leaves to fresh polls: quota.QuotaGuard.floor).
+  once. When the budget cannot afford that slack they are planned at the maximum itself. While
+  the calls left until the reset cover every campaign at the maximum (`bound_need`: a poll
+  every maximum interval from each campaign's last, the list's refreshes, a margin for second
+  pages; history leaves them to fresh polls: quota.QuotaGuard.floor), or fall short by what
+  STRAIN_RUNS runs spend:
+  - those calls are held back from polls the maximum does not need (_hold: an active
+    campaign's extra poll, a quiet one inside the maximum, an early list refresh), so the
+    day's last calls are there for the last campaigns' turns;
+  - a campaign at its last run within the maximum is not held back by the burst cap;
+  - polls ahead keep it when more campaigns reach it together than runs can poll (_ahead:
+    earliest deadline first, counting the list's refreshes and a later run's lower pace), and
+    a poll the maximum does not need now gives way to them.
 - A first sync of many campaigns at once. On a budget tight for the maximum (fewer than
   SPREAD_BELOW rounds of every campaign per maximum interval) new campaigns go out a run's
   share of the budget at a time, so that they reach the maximum spread out, not together; and
@@ -70,6 +78,11 @@ BURST_RUNS = 2.0  # a run polls at most this many runs' worth of the budget
 # new campaigns beyond a run's cap are spread over runs when the budget covers fewer than this
 # many rounds of every campaign per maximum interval
 SPREAD_BELOW = 1.5
+# the day's calls left may fall short of what the maximum needs by what this many runs spend
+# at the budget's pace, and polls still go by its deadlines (beyond, the budget's even pace
+# decides, and the shortfall stretches every campaign's interval)
+STRAIN_RUNS = 2.0
+SECOND_PAGES = 0.02  # calls a poll takes beyond its first page, at most, on average
 PACE_DIP = 0.9  # a later run's budget pace, at least, against this run's (for polls ahead)
 HOUR_KEEP_EVENTS = 1.0  # events expected of a campaign to keep an hour from passing without export
 ASSUMED_DAILY_LIMIT = 100  # until the API has told the plan (the smallest, Starter)
@@ -279,10 +292,18 @@ class PollPlanner:
         list_interval = 1.0 / list_rate if list_rate else math.inf
         known = plan.campaigns
         need = self.bound_need(plan, campaign_ids, budget, now, list_cost)
+        bare = self.bound_need(plan, campaign_ids, budget, now, list_cost, second_pages=False)
         starved = not budget.covers_all and (
-            need > budget.left
+            bare > budget.left
             if budget.left is not None
             else budget.rate * self.max_interval < len(campaign_ids)
+        )
+        # the maximum within reach, or short by what a few runs spend (a poll's second page,
+        # a history call): polls go by its deadlines, and a shortfall costs the day's last
+        # runs, not the even pace's intervals for every campaign all day
+        short = STRAIN_RUNS * budget.rate * self.interval
+        bounded = not budget.covers_all and (
+            bare <= budget.left + short if budget.left is not None else not starved
         )
         # a refresh inside the maximum adds to what the rest of the day needs (`_adds`): only
         # while the calls above that need cover it
@@ -304,13 +325,13 @@ class PollPlanner:
             due = list(campaign_ids)
         else:
             # past the planned bound is due whatever the interval, while the day's calls
-            # left cover the maximum for every campaign (late in the day, the budget's rate
-            # can plan intervals past the maximum that a poll each before the reset fits)
+            # left cover the maximum (late in the day, the budget's rate can plan intervals
+            # past the maximum that a poll each before the reset fits)
             due = [
                 c
                 for c in campaign_ids
                 if self._due(known.get(c), intervals[c], now)
-                or (not starved and self._urgent(known.get(c), now))
+                or (bounded and self._urgent(known.get(c), now))
             ]
         due.sort(
             key=lambda c: (
@@ -335,7 +356,7 @@ class PollPlanner:
             poll = new + ranked[: max(0, min(cap, room) - len(new))]
         else:
             poll = new + ranked[: max(0, min(cap, room - len(new)))]
-        if not budget.covers_all and not starved:  # the burst cap does not hold back a
+        if bounded:  # the burst cap does not hold back a
             # campaign whose last run within the maximum this is: the quota's calls left,
             # which cover the maximum for every campaign, do
             chosen = set(poll)
@@ -346,7 +367,7 @@ class PollPlanner:
             most = min(cap, room)
             poll += self._pace(plan, campaign_ids, intervals, budget, now, len(poll), most)
         poll += self._keep_hour(plan, campaign_ids, poll, budget, now, room)
-        if not budget.covers_all and not starved:
+        if bounded:
             held = (budget, now, need)
             poll = self._hold(plan, poll, *held)
             lists = (list_interval, list_cost, now if list_due else plan.listed_at)
@@ -405,12 +426,14 @@ class PollPlanner:
         budget: Budget,
         now: float,
         list_pages: int = 0,
+        second_pages: bool = True,
     ) -> int:
         """The calls the rest of the day needs to keep every campaign within the maximum
         interval: each a poll every `max_interval` from its last (and a first one, if it has
-        none) until the reset, and as many refreshes of the list (`list_pages` each); the first
-        after the reset is on the next day's quota. 0 when the reset is unknown. (The plan's
-        bound, two runs inside the maximum, may be out of reach when this is not.)"""
+        none) until the reset, SECOND_PAGES more for polls that take a second page (unless
+        `second_pages` is false), and as many refreshes of the list (`list_pages` each); the
+        first after the reset is on the next day's quota. 0 when the reset is unknown. (The
+        plan's bound, two runs inside the maximum, may be out of reach when this is not.)"""
         if not budget.left or budget.rate <= 0:
             return 0
         reset = now + budget.left / budget.rate
@@ -420,6 +443,7 @@ class PollPlanner:
         ]
         need = sum(self._rounds(reset, now if last is None else last) for last in lasts)
         need -= sum(1 for last in lasts if last is not None)
+        need += math.ceil(SECOND_PAGES * need) if second_pages else 0
         if list_pages:
             listed = plan.listed_at
             need += list_pages * (

@@ -316,15 +316,19 @@ def test_a_run_that_only_lists_the_campaigns_remembers_it(stack, api, clock):
     assert api.calls == [], "the list was fetched again at the next run"
 
 
-def pro_first_sync_day(planner: PollPlanner) -> tuple[dict[str, list[float]], int]:
+def pro_first_sync_day(
+    planner: PollPlanner, second_page_every: int = 0
+) -> tuple[dict[str, list[float]], int]:
     """A Pro key's first day: 200 campaigns, none polled yet, 20 of them active; 1,000 calls,
-    the reserve 50, history's 100 spent at 00:00. Every campaign's poll times, and the calls
-    left at the end."""
+    the reserve 50, history's 100 spent at 00:00; every `second_page_every`-th poll of an
+    active campaign takes a second page. Every campaign's poll times, and the calls left at
+    the end."""
     ids = [f"c{i:03}" for i in range(200)]
     active = set(ids[:20])
     plan = WorkspacePlan(listed_at=0.0, list_pages=2)
     plan.track(ids, 0.0)
     remaining, polls = 900, {cid: [] for cid in ids}
+    active_polls = 0
     for run in range(96):
         now = run * RUN
         budget = Budget.even(
@@ -339,14 +343,22 @@ def pro_first_sync_day(planner: PollPlanner) -> tuple[dict[str, list[float]], in
             found = Found(20.0, 2.0) if cid in active else Found(0.2, 0.1)
             plan.campaigns[cid].polled(now, now, found, choice.intervals[cid])
             polls[cid].append(now)
+            if cid in active and second_page_every:
+                active_polls += 1
+                remaining -= active_polls % second_page_every == 0
     return polls, remaining
 
 
-def test_a_first_sync_of_many_campaigns_keeps_every_one_within_the_maximum_all_day():
+@pytest.mark.parametrize("second_page_every", [0, 25])
+def test_a_first_sync_of_many_campaigns_keeps_every_one_within_the_maximum_all_day(
+    second_page_every,
+):
     # Polled together at 00:00, 200 campaigns would all reach the maximum together, more
     # than runs can poll at the budget's pace: the first polls go out at the cap, and the
-    # polls that the maximum needs go by deadline, earliest first.
-    polls, remaining = pro_first_sync_day(PollPlanner(interval=RUN, max_interval=MAX))
+    # polls that the maximum needs go by deadline, earliest first. Some polls take a second
+    # page the planner did not plan for: the day's calls still last to its end.
+    planner = PollPlanner(interval=RUN, max_interval=MAX)
+    polls, remaining = pro_first_sync_day(planner, second_page_every)
 
     assert remaining >= 50, "the reserve was spent"
     gaps = [
@@ -386,15 +398,24 @@ def test_new_campaigns_beyond_a_run_go_out_a_runs_share_at_a_time_on_a_tight_bud
 
 
 def starter_day(
-    ids: list[str], active: int, start: float = 0.0, quiet_per_day: float = 4.0
+    ids: list[str],
+    active: int,
+    start: float = 0.0,
+    quiet_per_day: float = 4.0,
+    active_per_day: float = 40.0,
 ) -> tuple[dict[str, list[float]], int]:
     """A Starter key deployed at `start`: `ids` never polled, the first `active` of them
-    sending 40 events a day (8 clicks and replies), the others `quiet_per_day`; 95 calls
-    above the reserve until 00:00, the list refreshed by the planner. Every campaign's poll
-    times, and the calls left above the reserve at the end."""
+    sending `active_per_day` events a day (a fifth of them clicks and replies), the others
+    `quiet_per_day` (a quarter); 95 calls above the reserve until 00:00, the list refreshed
+    by the planner. Every campaign's poll times, and the calls left above the reserve at the
+    end."""
     planner = PollPlanner(interval=RUN, max_interval=MAX)
-    rates = {c: (40.0, 8.0) if i < active else (quiet_per_day, quiet_per_day / 4) for i, c in
-             enumerate(ids)}  # fmt: skip
+    rates = {
+        c: (active_per_day, active_per_day / 5)
+        if i < active
+        else (quiet_per_day, quiet_per_day / 4)
+        for i, c in enumerate(ids)
+    }
     plan = WorkspacePlan()
     plan.track(ids, start)
     remaining, polls = 95, {cid: [] for cid in ids}
@@ -449,6 +470,25 @@ def test_a_starter_key_first_day_keeps_the_maximum_to_the_last_call(campaigns, a
     assert not over, f"{len(over)} gaps over the maximum, the longest {max(over) / 3600:.2f} h"
 
 
+@pytest.mark.thorough
+@pytest.mark.parametrize(
+    "seed", [*range(40), *(pytest.param(s, marks=pytest.mark.slow) for s in range(40, 400))]
+)
+def test_any_starter_first_day_that_fits_the_maximum_keeps_it(seed):
+    # 5 to 22 campaigns, 1 to 5 of them active, deployed at a random quarter hour: 22
+    # campaigns polled every 6 h from 00:00 and the list take 92 of the 95 calls.
+    rng = random.Random(seed)
+    ids = [f"cmp_{rng.getrandbits(48):012x}" for _ in range(rng.randint(5, 22))]
+    start = rng.choice([0.0, rng.randrange(96) * RUN])
+    polls, remaining = starter_day(
+        ids, rng.randint(1, 5), start, rng.uniform(1, 8), rng.uniform(10, 80)
+    )
+
+    assert remaining >= 0, "the reserve was spent"
+    over = gaps_over(polls, start)
+    assert not over, f"{len(over)} gaps over the maximum, the longest {max(over) / 3600:.2f} h"
+
+
 def test_polls_the_maximum_does_not_need_wait_while_the_calls_left_only_cover_it():
     planner = PollPlanner(interval=RUN, max_interval=MAX)
     now = 21.5 * 3600
@@ -458,12 +498,15 @@ def test_polls_the_maximum_does_not_need_wait_while_the_calls_left_only_cover_it
     plan.campaigns["busy"].polled(18 * 3600, 18 * 3600, Found(40.0, 8.0), 1800)
     plan.campaigns["quiet"].polled(now - MAX + RUN / 2, now, Found(), MAX)
     plan.campaigns["later"].polled(17.5 * 3600, 17.5 * 3600, Found(), MAX)
-    # until 00:00: `quiet` needs this poll, `later` one at 23:30, `busy` none; its poll now
-    # adds one, which two calls left cannot cover and three can
-    tight = Budget(rate=2 / (2.5 * 3600), run_cap=3, left=2)
-    spare = Budget(rate=3 / (2.5 * 3600), run_cap=3, left=3)
+    # until 00:00: `quiet` needs this poll, `later` one at 23:30, `busy` none, and a call is
+    # kept for a poll's second page; `busy`'s poll now adds one, which three calls left cannot
+    # cover and four can
+    tight = Budget(rate=3 / (2.5 * 3600), run_cap=3, left=3)
+    spare = Budget(rate=4 / (2.5 * 3600), run_cap=3, left=4)
 
-    assert planner.choose(plan, ids, tight, now, listing=False).poll == ["quiet"]
+    held = planner.choose(plan, ids, tight, now, listing=False).poll
+    assert "quiet" in held
+    assert "busy" not in held
     assert {"busy", "quiet"} <= set(planner.choose(plan, ids, spare, now, listing=False).poll)
 
 
