@@ -41,7 +41,7 @@ campaigns' replies, most of them, waiting half a round.
   the calls left until the reset cover every campaign at the maximum (`bound_need`: a poll
   every maximum interval from each campaign's last, the list's refreshes, a margin for second
   pages; history leaves them to fresh polls: quota.QuotaGuard.floor), or fall short by what
-  STRAIN_RUNS runs spend:
+  STRAIN_RUNS runs spend (or STRAIN_CALLS calls):
   - those calls are held back from polls the maximum does not need (_hold: an active
     campaign's extra poll, a quiet one inside the maximum, an early list refresh), so the
     day's last calls are there for the last campaigns' turns;
@@ -82,7 +82,8 @@ SPREAD_BELOW = 1.5
 # at the budget's pace, and polls still go by its deadlines (beyond, the budget's even pace
 # decides, and the shortfall stretches every campaign's interval)
 STRAIN_RUNS = 2.0
-SECOND_PAGES = 0.02  # calls a poll takes beyond its first page, at most, on average
+STRAIN_CALLS = 2  # and by this many calls, whatever the pace
+SECOND_PAGES = 0.05  # calls a poll takes beyond its first page, on average (kept for them)
 PACE_DIP = 0.9  # a later run's budget pace, at least, against this run's (for polls ahead)
 HOUR_KEEP_EVENTS = 1.0  # events expected of a campaign to keep an hour from passing without export
 ASSUMED_DAILY_LIMIT = 100  # until the API has told the plan (the smallest, Starter)
@@ -301,7 +302,7 @@ class PollPlanner:
         # the maximum within reach, or short by what a few runs spend (a poll's second page,
         # a history call): polls go by its deadlines, and a shortfall costs the day's last
         # runs, not the even pace's intervals for every campaign all day
-        short = STRAIN_RUNS * budget.rate * self.interval
+        short = max(STRAIN_RUNS * budget.rate * self.interval, STRAIN_CALLS)
         bounded = not budget.covers_all and (
             bare <= budget.left + short if budget.left is not None else not starved
         )
