@@ -130,14 +130,17 @@ class QuotaGuard:
         """Whether `calls` more calls for `purpose` can be spent now rather than after every
         campaign's fresh calls: they leave its floor untouched with a whole run's fresh calls
         (`fresh_calls_per_run`) kept on top, and they fit in this minute's pacing, so no fresh
-        call waits for them. No when the quota is unknown."""
+        call waits for them (the run's fresh calls not made yet count as this minute's: lanes
+        run side by side, and another's newest page may not have gone out yet). No when the
+        quota is unknown."""
         self._roll_over()
         remaining = self.state.remaining
         if self.state.exhausted or remaining is None:
             return False
         with self._lock:
             this_minute = self._calls_this_minute(self.clock.now().timestamp())
-        if this_minute + calls > self._per_minute_cap():
+            pending = max(0, self.fresh_calls_per_run - self.calls)
+        if this_minute + pending + calls > self._per_minute_cap():
             return False
         return remaining - calls > self.floor(purpose) + self.fresh_calls_per_run
 
