@@ -312,7 +312,9 @@ class Exporter:
             share=self.shares.get(workspace.name, 1.0),
             demand=len(ids) + list_cost,
         )
-        choice = self.planner.choose(plan, ids, budget, now, listing and not listed)
+        choice = self.planner.choose(
+            plan, ids, budget, now, listing and not listed, listed=listing and listed
+        )
         bounds = self.bound_calls.setdefault(workspace.key_fingerprint, {})
         bounds[workspace.name] = choice.bound_calls
         guard.bound_calls = sum(bounds.values())
@@ -385,7 +387,9 @@ class Exporter:
                 continue
             if sync.campaign_id in polled and sync.caught_up:
                 interval = choice.intervals.get(sync.campaign_id, self.planner.max_interval)
-                entry.polled(now, sync.watermark_seconds, sync.activity, interval)
+                entry.polled(
+                    now, sync.watermark_seconds, sync.activity, interval, sync.window_activity
+                )
                 if sync.activity.events > 0:
                     plan.found_at = now
             entry.backfilling = sync.needs_backfill

@@ -40,7 +40,9 @@ campaigns' replies, most of them, waiting half a round.
   once. When the budget cannot afford that slack they are planned at the maximum itself. While
   the calls left until the reset cover every campaign at the maximum (`bound_need`: a poll
   every maximum interval from each campaign's last, the list's refreshes, a margin for second
-  pages; history leaves them to fresh polls: quota.QuotaGuard.floor), or fall short by what
+  pages: 5%, or what the campaigns' paces (events a second, as their last windows found them)
+  fill beyond a page at that interval; history leaves them to fresh polls:
+  quota.QuotaGuard.floor), or fall short by what
   STRAIN_RUNS runs spend (or STRAIN_CALLS calls):
   - those calls are held back from polls the maximum does not need (_hold: an active
     campaign's extra poll, a quiet one inside the maximum, an early list refresh), so the
@@ -84,6 +86,8 @@ SPREAD_BELOW = 1.5
 STRAIN_RUNS = 2.0
 STRAIN_CALLS = 2  # and by this many calls, whatever the pace
 SECOND_PAGES = 0.05  # calls a poll takes beyond its first page, on average (kept for them)
+PAGE_EVENTS = 100  # events a page holds (leadlex.PER_PAGE)
+PAGE_SPREAD = 2.0  # the spread of a campaign's events between polls, against a Poisson count's
 PACE_DIP = 0.9  # a later run's budget pace, at least, against this run's (for polls ahead)
 HOUR_KEEP_EVENTS = 1.0  # events expected of a campaign to keep an hour from passing without export
 ASSUMED_DAILY_LIMIT = 100  # until the API has told the plan (the smallest, Starter)
@@ -102,6 +106,7 @@ class CampaignPlan:
     score_at: float | None = None
     backfilling: bool = False  # its first sync's history is not read yet
     hot: float = 0.0  # decayed count of the notified events, as of score_at
+    pace: float = 0.0  # events a second its last poll found over its window (not history)
 
     def rates(self, now: float) -> Found:
         """Events a second (every one, and the notified ones), as the decayed counts say."""
@@ -111,9 +116,22 @@ class CampaignPlan:
         per_second = _LN2 / ACTIVITY_HALF_LIFE
         return Found(_decayed(self.score, age) * per_second, _decayed(self.hot, age) * per_second)
 
-    def polled(self, now: float, watermark: float | None, found: Found, interval: float) -> None:
-        """A poll up to the window end `now` found `found` (see `activity`)."""
+    def polled(
+        self,
+        now: float,
+        watermark: float | None,
+        found: Found,
+        interval: float,
+        window: Found | None = None,
+    ) -> None:
+        """A poll up to the window end `now` found `found` (see `activity`), of which `window`
+        in its fresh window (all of `found` when not given: no history read with it)."""
         age = 0.0 if self.score_at is None else now - self.score_at
+        since = self.watermark if self.watermark is not None else self.polled_at
+        if since is not None and now > since:
+            # the window's events, each decayed by its age, over the window's decayed length
+            span = ACTIVITY_HALF_LIFE / _LN2 * (1.0 - _decayed(1.0, now - since))
+            self.pace = (found if window is None else window).events / span
         self.score = _decayed(self.score, age) + found.events
         self.hot = _decayed(self.hot, age) + found.hot
         self.score_at = now
@@ -129,13 +147,17 @@ class CampaignPlan:
             _round(self.score_at),
             int(self.backfilling),
             round(self.hot, 3),
+            float(f"{self.pace:.4g}"),
         ]
 
     @classmethod
     def from_json(cls, data: list[Any]) -> CampaignPlan:
         seen, polled, watermark, due, score, score_at, backfilling, *rest = data
         hot = float(rest[0]) if rest else 0.0  # plans written before the count was kept
-        return cls(seen, polled, watermark, due, float(score), score_at, bool(backfilling), hot)
+        pace = float(rest[1]) if len(rest) > 1 else 0.0  # and before the pace was
+        return cls(
+            seen, polled, watermark, due, float(score), score_at, bool(backfilling), hot, pace
+        )
 
 
 @dataclass(frozen=True)
@@ -266,11 +288,15 @@ class PollPlanner:
         budget: Budget,
         now: float,
         listing: bool,
+        listed: bool = False,
     ) -> Choice:
         """Which of `campaign_ids` to poll now, and whether to refresh the list (`listing`:
-        the workspace is exported from the list, not from a configured set)."""
+        the workspace is exported from the list, not from a configured set; `listed`: it is,
+        and this run has refreshed it already, so only its later refreshes count)."""
         if self.greedy:
             return Choice(list(campaign_ids), [], listing, {}, self.interval)
+        listed = listed and not listing
+        listing, refresh = listing or listed, listing
         # Planned a little inside the maximum interval: a backlog of campaigns due at once
         # drains over a few runs, and the bound must still hold for the last of them.
         lo, hi = 1.0 / self.bound, 1.0 / self.interval
@@ -310,7 +336,7 @@ class PollPlanner:
         # while the calls above that need cover it
         list_adds = list_cost * self._adds(plan.listed_at, budget, now)
         list_due = (
-            listing
+            refresh
             and (
                 budget.covers_all
                 or plan.listed_at is None
@@ -431,10 +457,12 @@ class PollPlanner:
     ) -> int:
         """The calls the rest of the day needs to keep every campaign within the maximum
         interval: each a poll every `max_interval` from its last (and a first one, if it has
-        none) until the reset, SECOND_PAGES more for polls that take a second page (unless
-        `second_pages` is false), and as many refreshes of the list (`list_pages` each); the
-        first after the reset is on the next day's quota. 0 when the reset is unknown. (The
-        plan's bound, two runs inside the maximum, may be out of reach when this is not.)"""
+        none) until the reset; for polls that take a second page SECOND_PAGES more, or the
+        pages the campaigns' rates of events fill beyond the first at that interval when those
+        are more (`_more_pages`; neither when `second_pages` is false); and as many refreshes
+        of the list (`list_pages` each); the first after the reset is on the next day's quota.
+        0 when the reset is unknown. (The plan's bound, two runs inside the maximum, may be out
+        of reach when this is not.)"""
         if not budget.left or budget.rate <= 0:
             return 0
         reset = now + budget.left / budget.rate
@@ -442,15 +470,44 @@ class PollPlanner:
             entry.polled_at if (entry := plan.campaigns.get(cid)) is not None else None
             for cid in campaign_ids
         ]
-        need = sum(self._rounds(reset, now if last is None else last) for last in lasts)
-        need -= sum(1 for last in lasts if last is not None)
-        need += math.ceil(SECOND_PAGES * need) if second_pages else 0
+        rounds = [
+            self._rounds(reset, now if last is None else last) - (last is not None)
+            for last in lasts
+        ]
+        need = sum(rounds)
+        if second_pages:  # at least SECOND_PAGES, or what the campaigns' rates fill
+            pages = sum(
+                polls * self._more_pages(plan.campaigns.get(cid), now)
+                for cid, polls in zip(campaign_ids, rounds, strict=True)
+            )
+            need += math.ceil(max(SECOND_PAGES * need, pages) - 1e-9)
         if list_pages:
             listed = plan.listed_at
             need += list_pages * (
                 self._rounds(reset, now if listed is None else listed) - (listed is not None)
             )
         return need
+
+    def _more_pages(self, campaign: CampaignPlan | None, now: float) -> float:
+        """The pages beyond its first a poll of a campaign takes at the maximum interval, by
+        its rate of events: an active campaign held to the maximum (a budget at the edge of it)
+        gathers more than a page between polls. The count between polls is taken as normal
+        around the rate's, with PAGE_SPREAD times a Poisson count's spread (events come in
+        bursts, busier by day): the expected number of the multiples of PAGE_EVENTS it
+        exceeds."""
+        if campaign is None:
+            return 0.0
+        # the decayed count ramps up over a first day whose history is not read yet; its
+        # last window's pace does not
+        mean = max(campaign.rates(now).events, campaign.pace) * self.max_interval
+        if mean <= 0:
+            return 0.0
+        spread = PAGE_SPREAD * math.sqrt(mean)
+        pages, full = 0.0, PAGE_EVENTS
+        while full <= mean + 6 * spread:
+            pages += 0.5 * math.erfc((full - mean) / (spread * math.sqrt(2)))
+            full += PAGE_EVENTS
+        return pages
 
     def _hold(
         self,

@@ -58,6 +58,7 @@ class CampaignSync:
         self._total: int | None = None  # the API's total for the walk of the last page read
         self.stats = CampaignStats()
         self.activity = Found()  # what its pages say of how active it is (planner.activity)
+        self.window_activity = Found()  # of those, the pages read on fresh budget
 
     def apply(self, result: MemberResult) -> None:
         """What became of a commit of this campaign's pages (group.py)."""
@@ -244,11 +245,14 @@ class CampaignSync:
                 ahead = self._fetch(walk, walk.next_page + 1, purpose)
             self.stats.pages += 1
             records, advance = self._absorb(walk, page.events)
-            self.activity += activity(
+            found = activity(
                 ((_type_of(r.raw), r.instant) for r in records),
                 self.run.window_end,
                 self.run.settings.notify_event_types,
             )
+            self.activity += found
+            if purpose is Purpose.FRESH:
+                self.window_activity += found
             # The group may commit before taking the page: the state is the one before it.
             self.group.admit(self, records)
             if self.stopped:  # admitting settled a group of this campaign that failed:

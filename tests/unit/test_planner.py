@@ -104,6 +104,45 @@ def test_a_plan_written_before_the_notified_count_was_kept_is_read():
     assert CampaignPlan.from_json(entry.to_json()) == entry
 
 
+def test_a_polls_pace_is_its_windows_events_over_the_window_not_the_history_read_with_it():
+    entry = CampaignPlan(seen_at=0.0)
+    entry.polled(0.0, 0.0, Found(100.0, 5.0), MAX)  # a first poll: no window before it
+    assert entry.pace == 0.0
+
+    # six hours later: 1,000 events, of which 60 in the window (the rest history, older)
+    entry.polled(MAX, MAX, Found(1_000.0, 5.0), MAX, window=Found(60.0, 1.0))
+
+    per_day = entry.pace * DAY
+    assert 240.0 < per_day < 240.0 * 1.1  # 60 in 6 hours; the window's events decay a little
+    assert CampaignPlan.from_json(json.loads(json.dumps(entry.to_json()))).pace == pytest.approx(
+        entry.pace, rel=1e-3
+    )
+
+
+def test_the_maximum_keeps_a_call_for_each_second_page_an_active_campaign_will_take():
+    # 20 campaigns polled at 00:00, 2 of them sending 600 events a day: 150 between polls
+    # at the maximum, a second page at every one of their 3 polls left before the reset
+    planner = PollPlanner(interval=RUN, max_interval=MAX)
+    ids = [f"c{i:02}" for i in range(20)]
+    plan = WorkspacePlan(listed_at=0.0)
+    plan.track(ids, 0.0)
+    for cid in ids:
+        plan.campaigns[cid].polled(0.0, 0.0, Found(1.0, 0.0), MAX)
+    for cid in ids[:2]:
+        plan.campaigns[cid].pace = 600 / DAY
+    budget = Budget.even(
+        remaining=95 - 21, limit=100, floor=5, reset_at=DAY, now=RUN, interval=RUN, demand=21
+    )
+
+    need = planner.bound_need(plan, ids, budget, RUN)
+    bare = planner.bound_need(plan, ids, budget, RUN, second_pages=False)
+
+    assert bare == 20 * 3
+    assert need - bare >= 2 * 3  # the 5% margin alone would keep 3
+    quiet = WorkspacePlan(listed_at=0.0, campaigns={c: plan.campaigns[c] for c in ids[2:]})
+    assert planner.bound_need(quiet, ids[2:], budget, RUN) == 18 * 3 + math.ceil(0.05 * 54)
+
+
 def test_a_quiet_campaign_is_never_polled_less_often_than_the_maximum_interval():
     weights = {f"quiet{i}": 1e-9 for i in range(9)} | {"hot": 1e6}
     lo, hi = 1 / MAX, 1 / RUN

@@ -4,6 +4,7 @@ histories, every campaign's newest page still comes before any history."""
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from datetime import timedelta
 
@@ -214,3 +215,32 @@ def test_the_history_estimate_counts_on_the_history_share():
     wide = Settings.from_env({**env, "HISTORY_SHARE_PERCENT": "90"})
     assert history_calls_per_day(100, wide) == 75  # what the reserve and fresh share leave
     assert history_calls_per_day(None, wide) is None
+
+
+def test_a_first_day_at_the_edge_of_the_quota_leaves_history_only_what_the_maximum_spares(
+    stack, api, clock
+):
+    # Starter, deployed at 00:00: 20 campaigns, each with 10 days of history. Polled every 6
+    # hours at most, they need 80 polls before the reset, the list 4 refreshes (this run's
+    # and three more), and a margin for second pages: of 95 calls above the reserve, history
+    # gets what is left. It took the three later refreshes too while the run that had just
+    # refreshed the list did not count them, and the day's last campaigns went past 6 hours.
+    clock.current = clock.current.replace(hour=0, minute=0)
+    api.keys[KEY] = "acme"
+    api.daily_limit = 100
+    campaigns = [f"c{n:02}" for n in range(20)]
+    api.campaigns["acme"] = [{"id": c, "status": "active"} for c in campaigns]
+    for campaign in campaigns:
+        api.events[campaign] = make_events(campaign, 1_450, clock.now(), 600)
+    stack.put_secret({"workspaces": [{"name": "acme", "api_key": KEY}]})
+
+    run_exporter(stack, clock, api, NOTIFY_EVENT_TYPES="")
+
+    pages = _event_pages(api)
+    first_polls = sum(1 for _, page in pages if page == 1)
+    assert any(page > 1 for _, page in pages), "history got nothing"
+    polls_needed = 4 * len(campaigns) - first_polls
+    later_lists = 3
+    margin = math.ceil(0.05 * polls_needed)
+    reserve = 5
+    assert api.daily_limit - api.used >= reserve + polls_needed + later_lists + margin
