@@ -67,7 +67,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-ACTIVITY_HALF_LIFE = 24 * 3600.0  # seconds: a day's rhythm, and enough for a few replies a day
+# seconds: two days. A Starter day's 40 to 80 clicks and replies over 10 campaigns are too few
+# to tell their rates apart; counted over about two days they are ranked better (24 simulated
+# Starter days: p95 of clicks and replies within 3 h on 20 instead of 17), and a campaign that
+# stops still loses half its weight in two days
+ACTIVITY_HALF_LIFE = 48 * 3600.0
 # poll rates follow activity to one of these powers: 0 is uniform polling (the least tail),
 # 0.5 the least mean staleness; the planner takes the one its predicted figures like best
 EXPONENTS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7)

@@ -219,12 +219,13 @@ def test_the_most_overdue_go_first_not_the_given_order():
 
 
 def hour_end_plan(found_at: float | None) -> tuple[WorkspacePlan, float]:
-    """Two campaigns at 07:45: `busy` (40 events in its last poll) polled at 06:30, `quiet`
-    (none) at 02:00; the workspace's last find at `found_at`."""
+    """Two campaigns at 07:45: `busy` (80 events counted, about 1.2 an hour over the counts'
+    two-day half-life) polled at 06:30, `quiet` (none) at 02:00; the workspace's last find at
+    `found_at`."""
     now = 7.75 * 3600
     plan = WorkspacePlan(found_at=found_at, listed_at=now)
     plan.track(["busy", "quiet"], 0.0)
-    plan.campaigns["busy"].polled(6.5 * 3600, 6.5 * 3600, Found(40.0, 4.0), 3 * 3600)
+    plan.campaigns["busy"].polled(6.5 * 3600, 6.5 * 3600, Found(80.0, 8.0), 3 * 3600)
     plan.campaigns["quiet"].polled(2 * 3600, 2 * 3600, Found(), MAX)
     return plan, now
 
