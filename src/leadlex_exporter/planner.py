@@ -40,8 +40,9 @@ campaigns' replies, most of them, waiting half a round.
   once. When the budget cannot afford that slack they are planned at the maximum itself. While
   the calls left until the reset cover every campaign at the maximum (`bound_need`: a poll
   every maximum interval from each campaign's last, the list's refreshes, a margin for second
-  pages: 5%, or what the campaigns' paces (events a second, as their last windows found them)
-  fill beyond a page at that interval; history leaves them to fresh polls:
+  pages: what the campaigns' paces (events a second, as their last windows found them) fill
+  beyond a page at that interval, and 5% for what those do not foresee; history leaves them to
+  fresh polls:
   quota.QuotaGuard.floor), or fall short by what
   STRAIN_RUNS runs spend (or STRAIN_CALLS calls):
   - those calls are held back from polls the maximum does not need (_hold: an active
@@ -461,12 +462,12 @@ class PollPlanner:
     ) -> int:
         """The calls the rest of the day needs to keep every campaign within the maximum
         interval: each a poll every `max_interval` from its last (and a first one, if it has
-        none) until the reset; for polls that take a second page SECOND_PAGES more, or the
-        pages the campaigns' rates of events fill beyond the first at that interval when those
-        are more (`_more_pages`; neither when `second_pages` is false); and as many refreshes
-        of the list (`list_pages` each); the first after the reset is on the next day's quota.
-        0 when the reset is unknown. (The plan's bound, two runs inside the maximum, may be out
-        of reach when this is not.)"""
+        none) until the reset; for polls that take a second page, the pages the campaigns'
+        rates of events fill beyond the first at that interval (`_more_pages`) and SECOND_PAGES
+        more for what those do not foresee (neither when `second_pages` is false); and as many
+        refreshes of the list (`list_pages` each); the first after the reset is on the next
+        day's quota. 0 when the reset is unknown. (The plan's bound, two runs inside the
+        maximum, may be out of reach when this is not.)"""
         if not budget.left or budget.rate <= 0:
             return 0
         reset = now + budget.left / budget.rate
@@ -479,12 +480,12 @@ class PollPlanner:
             for last in lasts
         ]
         need = sum(rounds)
-        if second_pages:  # at least SECOND_PAGES, or what the campaigns' rates fill
+        if second_pages:  # what the campaigns' paces fill, and SECOND_PAGES for the rest
             pages = sum(
                 polls * self._more_pages(plan.campaigns.get(cid), now)
                 for cid, polls in zip(campaign_ids, rounds, strict=True)
             )
-            need += math.ceil(max(SECOND_PAGES * need, pages) - 1e-9)
+            need += math.ceil(SECOND_PAGES * need + pages - 1e-9)
         if list_pages:
             listed = plan.listed_at
             need += list_pages * (

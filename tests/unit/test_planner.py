@@ -138,7 +138,7 @@ def test_the_maximum_keeps_a_call_for_each_second_page_an_active_campaign_will_t
     bare = planner.bound_need(plan, ids, budget, RUN, second_pages=False)
 
     assert bare == 20 * 3
-    assert need - bare >= 2 * 3  # the 5% margin alone would keep 3
+    assert need - bare >= 2 * 3 + 3  # and the 5% margin, 3, for what paces do not foresee
     quiet = WorkspacePlan(listed_at=0.0, campaigns={c: plan.campaigns[c] for c in ids[2:]})
     assert planner.bound_need(quiet, ids[2:], budget, RUN) == 18 * 3 + math.ceil(0.05 * 54)
 
